@@ -1,0 +1,1 @@
+"""retl_shared."""
