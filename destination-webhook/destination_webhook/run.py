@@ -1,0 +1,9 @@
+"""Console script entry point."""
+
+import sys
+
+from destination_webhook.destination import DestinationWebhook
+
+
+def run() -> None:
+    sys.exit(DestinationWebhook().run())

@@ -1,0 +1,265 @@
+"""The base every destination subclasses: spec, check, discover and write over the Airbyte protocol.
+
+The CDK's ``Destination`` parses only spec/check/write and has no DESTINATION_CATALOG message
+(protocol 0.16), so the command line is ours; message shapes come from the protocol dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any, ClassVar, Generic, TypeVar
+
+import orjson
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAirbyteStream
+from pydantic import ValidationError
+
+from retl_shared.config import DestinationConfig, StreamMapping
+from retl_shared.errors import ConfigError, SyncError
+from retl_shared.mapping import Mapper
+from retl_shared.protocol import Output
+from retl_shared.redaction import Redactor, secret_values
+from retl_shared.sink import ObjectSpec, Sink
+from retl_shared.spec import spec_schema
+from retl_shared.writer import Route, StreamKey, WriteLoop
+
+C = TypeVar("C", bound=DestinationConfig)
+
+SYNC_MODES = ["append", "append_dedup", "update", "soft_delete"]
+
+
+class ActivationDestination(ABC, Generic[C]):
+    """Subclasses declare their config model, their objects, and how to build a sink."""
+
+    name: ClassVar[str]
+    config_model: type[C]
+    documentation_url: ClassVar[str] = "https://github.com/retl-suite/retl-suite"
+
+    def __init__(self, stdout: IO[bytes] | None = None) -> None:
+        self.redactor = Redactor()
+        self.output = Output(stdout, self.redactor)
+
+    # --- what a destination implements -------------------------------------------------------------
+
+    @abstractmethod
+    def check_connection(self, config: C) -> None:
+        """Prove the credentials and the API; raise ConfigError with what to fix."""
+
+    @abstractmethod
+    def objects(self, config: C, names: set[str] | None = None) -> list[ObjectSpec]:
+        """The objects the API offers (only ``names`` when given), read from the live API."""
+
+    @abstractmethod
+    def create_sink(
+        self, config: C, object_spec: ObjectSpec, operation: str, mapping: StreamMapping
+    ) -> Sink:
+        """A sink writing one stream to ``object_spec`` with ``operation``."""
+
+    # --- commands ---------------------------------------------------------------------------------------
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "documentationUrl": self.documentation_url,
+            "connectionSpecification": spec_schema(self.config_model),
+            "supportsIncremental": True,
+            "supported_destination_sync_modes": SYNC_MODES,
+        }
+
+    def load_config(self, raw: dict[str, Any]) -> C:
+        self.redactor.add(*secret_values(raw, spec_schema(self.config_model)))
+        try:
+            return self.config_model.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'config'}: {error['msg']}"
+                for error in exc.errors(include_input=False, include_url=False)
+            )
+            raise ConfigError(f"The config is not valid: {problems}") from None
+
+    def check(self, config: C) -> None:
+        self.check_connection(config)
+        names = {m.object for m in config.streams if m.object}
+        objects = {o.name: o for o in self.objects(config, names or None)}
+        for mapping in config.streams:
+            self._object_for(mapping, objects)
+            if mapping.operation:
+                self._operation_for(mapping, objects[self._object_name(mapping, objects)], "")
+
+    def discover(self, config: C) -> dict[str, Any]:
+        operations = [
+            {
+                "object_name": spec.name,
+                "sync_mode": mode,
+                "json_schema": spec.json_schema(),
+                "matching_keys": spec.matching_keys,
+            }
+            for spec in self.objects(config)
+            for mode in dict.fromkeys(spec.operations.values())
+        ]
+        return {"type": "DESTINATION_CATALOG", "destination_catalog": {"operations": operations}}
+
+    def write(self, config: C, catalog: Sequence[ConfiguredAirbyteStream], lines: Iterable[bytes]) -> None:
+        routes = self.build_routes(config, catalog)
+        WriteLoop(
+            routes,
+            self.output,
+            max_concurrency=config.max_concurrency,
+            dry_run=config.dry_run,
+            max_rejected_ratio=config.max_rejected_ratio,
+        ).run(lines)
+
+    # --- routing ----------------------------------------------------------------------------------------
+
+    def build_routes(self, config: C, catalog: Sequence[ConfiguredAirbyteStream]) -> dict[StreamKey, Route]:
+        """One route per configured stream; every mapping problem at once, as one config error."""
+        mappings = [
+            (cs, config.mapping_for(cs.stream.name, cs.stream.namespace) or StreamMapping(stream=cs.stream.name))
+            for cs in catalog
+        ]
+        names = {m.object for _, m in mappings if m.object}
+        objects = {o.name: o for o in self.objects(config, names or None)}
+        routes: dict[StreamKey, Route] = {}
+        problems: list[str] = []
+        for configured, mapping in mappings:
+            try:
+                object_spec = self._object_for(mapping, objects)
+                mode = getattr(configured.destination_sync_mode, "value", str(configured.destination_sync_mode))
+                operation = self._operation_for(mapping, object_spec, mode)
+                sink = self.create_sink(config, object_spec, operation, mapping)
+                match_key = self._match_key(mapping, object_spec, configured)
+                if sink.requires_match_key and not match_key:
+                    raise ConfigError(
+                        f"stream {mapping.stream!r} needs a match_key for {object_spec.name}.{operation}"
+                    )
+            except ConfigError as exc:
+                problems.append(exc.message)
+                continue
+            key: StreamKey = (configured.stream.namespace, configured.stream.name)
+            mapper = Mapper(mapping, object_spec.field_types, match_key)
+            routes[key] = Route(key, mapper, sink, config.batch_size)
+        if problems:
+            raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
+        return routes
+
+    @staticmethod
+    def _object_name(mapping: StreamMapping, objects: dict[str, ObjectSpec]) -> str:
+        if mapping.object:
+            return mapping.object
+        if len(objects) == 1:
+            return next(iter(objects))
+        raise ConfigError(f"stream {mapping.stream!r} has no destination object: set `object` in its mapping")
+
+    def _object_for(self, mapping: StreamMapping, objects: dict[str, ObjectSpec]) -> ObjectSpec:
+        name = self._object_name(mapping, objects)
+        if name not in objects:
+            known = ", ".join(sorted(objects)) or "none"
+            raise ConfigError(f"stream {mapping.stream!r}: unknown object {name!r} (known: {known})")
+        return objects[name]
+
+    @staticmethod
+    def _operation_for(mapping: StreamMapping, object_spec: ObjectSpec, sync_mode: str) -> str:
+        operation = mapping.operation or object_spec.operation_for(sync_mode)
+        if operation not in object_spec.operations:
+            wanted = operation or f"one for sync mode {sync_mode!r}"
+            raise ConfigError(
+                f"stream {mapping.stream!r}: {object_spec.name} has no operation {wanted} "
+                f"(it has: {', '.join(object_spec.operations)})"
+            )
+        return operation
+
+    @staticmethod
+    def _match_key(mapping: StreamMapping, spec: ObjectSpec, configured: ConfiguredAirbyteStream) -> list[str]:
+        """The mapping's, else the object's first matching key, else the stream's primary key renamed."""
+        if mapping.match_key:
+            return mapping.match_key
+        if spec.matching_keys:
+            return spec.matching_keys[0]
+        primary_key = configured.primary_key or configured.stream.source_defined_primary_key or []
+        return [mapping.fields.get(path[-1], path[-1]) for path in primary_key if path]
+
+    # --- entry point --------------------------------------------------------------------------------------
+
+    def run(self, argv: Sequence[str] | None = None, stdin: IO[bytes] | None = None) -> int:
+        args = self._parser().parse_args(argv)
+        _route_logging(self.output)
+        try:
+            if args.command == "spec":
+                self.output.write({"type": "SPEC", "spec": self.spec()})
+                return 0
+            config = self.load_config(_read_json(args.config, "config"))
+            if args.command == "check":
+                return self._run_check(config)
+            if args.command == "discover":
+                self.output.write(self.discover(config))
+                return 0
+            catalog = ConfiguredAirbyteCatalogSerializer.load(_read_json(args.catalog, "catalog")).streams
+            self.write(config, catalog, stdin if stdin is not None else sys.stdin.buffer)
+            return 0
+        except SyncError as exc:
+            self.output.error_trace(exc.message, exc.failure_type, exc.internal_message)
+            return 1
+        except Exception as exc:
+            self.output.error_trace(
+                f"{self.name} failed unexpectedly: {type(exc).__name__}: {exc}", "system_error", repr(exc)
+            )
+            return 1
+
+    def _run_check(self, config: C) -> int:
+        try:
+            self.check(config)
+        except SyncError as exc:
+            status = {"status": "FAILED", "message": self.redactor.redact(exc.message)}
+        else:
+            status = {"status": "SUCCEEDED", "message": "Connected; every stream mapping is valid."}
+        self.output.write({"type": "CONNECTION_STATUS", "connectionStatus": status})
+        return 0
+
+    def _parser(self) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=self.name)
+        commands = parser.add_subparsers(dest="command", required=True)
+        commands.add_parser("spec", help="print the connector specification")
+        for command, text in (("check", "test the connection"), ("discover", "print the destination catalog")):
+            commands.add_parser(command, help=text).add_argument("--config", required=True)
+        write = commands.add_parser("write", help="write messages from stdin")
+        write.add_argument("--config", required=True)
+        write.add_argument("--catalog", required=True)
+        return parser
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return orjson.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the {what} file {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"The {what} file {path} is not valid JSON: {exc}") from None
+
+
+class _ProtocolLogHandler(logging.Handler):
+    """Python logging → Airbyte LOG messages on stdout, redacted like every other line."""
+
+    LEVELS: ClassVar[dict[int, str]] = {
+        logging.DEBUG: "DEBUG",
+        logging.INFO: "INFO",
+        logging.WARNING: "WARN",
+        logging.ERROR: "ERROR",
+        logging.CRITICAL: "FATAL",
+    }
+
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self.output = output
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.output.log(record.getMessage(), self.LEVELS.get(record.levelno, "INFO"))
+
+
+def _route_logging(output: Output) -> None:
+    root = logging.getLogger()
+    root.handlers = [_ProtocolLogHandler(output)]
+    root.setLevel(logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -1,0 +1,219 @@
+"""Source record → destination fields: renames, static values, templates, coercion, null policy, match key.
+
+A ``Mapper`` is built once per stream; ``map`` runs once per record, so it does no lookups it
+could have done at build time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from airbyte_cdk.sources.declarative.interpolation.jinja import JinjaInterpolation
+
+from retl_shared.config import FieldType, NullPolicy, StreamMapping, UnmappedColumns
+
+
+class MappingError(ValueError):
+    """A record that cannot be mapped; ``field`` names the destination field at fault."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+# --- coercion -------------------------------------------------------------------------------------
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+_EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")  # Python's datetime keeps microseconds only
+
+
+def _to_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{_excerpt(value)} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    return number
+
+
+def _to_integer(value: Any) -> int:
+    number = _to_decimal(value)
+    if number != number.to_integral_value():
+        raise ValueError(f"{value} is not a whole number")
+    return int(number)
+
+
+def _to_number(value: Any) -> int | float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        _to_decimal(value)  # rejects NaN and infinities
+        return value
+    number = _to_decimal(value)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _to_decimal_string(value: Any) -> str:
+    """Exact digits, no exponent, no float noise (0.1 stays "0.1", 1E+2 becomes "100")."""
+    text = format(_to_decimal(value), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{_excerpt(value)} is not a boolean")
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    """A timezone-aware datetime from ISO 8601 text or epoch seconds/milliseconds; naive means UTC."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        parsed = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= 100_000_000_000 else value  # epoch ms from 1973 on
+        parsed = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    elif isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(_EXCESS_FRACTION.sub(r"\1", value.strip()))
+        except ValueError:
+            raise ValueError(f"{_excerpt(value)} is not an ISO 8601 date-time") from None
+    else:
+        raise ValueError(f"{_excerpt(value)} is not a date-time")
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def _to_datetime(value: Any) -> str:
+    parsed = parse_datetime(value)
+    text = parsed.strftime("%Y-%m-%dT%H:%M:%S")
+    if parsed.microsecond:
+        text += f".{parsed.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def _to_date(value: Any) -> str:
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise ValueError(f"{_excerpt(value)} is not an ISO 8601 date") from None
+    return parse_datetime(value).date().isoformat()
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise ValueError(f"{_excerpt(value)} is not JSON") from None
+    return value
+
+
+COERCIONS: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.string: _to_string,
+    FieldType.integer: _to_integer,
+    FieldType.number: _to_number,
+    FieldType.decimal: _to_decimal_string,
+    FieldType.boolean: _to_boolean,
+    FieldType.date: _to_date,
+    FieldType.datetime: _to_datetime,
+    FieldType.json: _to_json,
+}
+
+
+def _excerpt(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- the mapper -----------------------------------------------------------------------------------
+
+_JINJA = JinjaInterpolation()
+
+
+class Mapper:
+    """Maps one stream's records to destination fields and extracts their match key."""
+
+    def __init__(
+        self,
+        mapping: StreamMapping,
+        field_types: Mapping[str, FieldType] | None = None,
+        match_key: list[str] | None = None,
+    ) -> None:
+        self.renames = dict(mapping.fields)
+        self.pass_through = mapping.unmapped_columns is UnmappedColumns.pass_through
+        self.clear_nulls = mapping.nulls is NullPolicy.clear
+        self.static_values = dict(mapping.static_values)
+        self.templates = dict(mapping.templates)
+        self.match_key = list(match_key or [])
+        types = {**(field_types or {}), **mapping.field_types}
+        self.coercions = {
+            name: COERCIONS[kind] for name, kind in types.items() if kind in COERCIONS
+        }
+
+    def map(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+        """The mapped fields and the match key (None when the stream has none); raises MappingError."""
+        out: dict[str, Any] = {}
+        renames = self.renames
+        for column, value in record.items():
+            target = renames.get(column)
+            if target is None:
+                if not self.pass_through:
+                    continue
+                target = column
+            self._put(out, target, value)
+        for target, template in self.templates.items():
+            try:
+                rendered = _JINJA.eval(template, config={}, valid_types=(str,), record=record)
+            except Exception as exc:  # Jinja raises many types; all mean the template failed for this record
+                raise MappingError(target, f"template failed: {type(exc).__name__}") from None
+            self._put(out, target, rendered)
+        for target, value in self.static_values.items():
+            self._put(out, target, value)
+        return out, self._key(out)
+
+    def _put(self, out: dict[str, Any], target: str, value: Any) -> None:
+        if value is None:
+            if self.clear_nulls:
+                out[target] = None
+            return
+        coerce = self.coercions.get(target)
+        if coerce is None:
+            out[target] = value
+            return
+        try:
+            out[target] = coerce(value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise MappingError(target, str(exc)) from None
+
+    def _key(self, out: dict[str, Any]) -> tuple[Any, ...] | None:
+        if not self.match_key:
+            return None
+        key = tuple(out.get(name) for name in self.match_key)
+        missing = [name for name, value in zip(self.match_key, key, strict=True) if value in (None, "")]
+        if missing:
+            raise MappingError(missing[0], f"no value for match key {', '.join(missing)}")
+        return key

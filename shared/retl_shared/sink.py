@@ -1,0 +1,131 @@
+"""What a destination implements: its objects (the catalog) and a sink per configured stream.
+
+A sink declares its batch limits and turns a batch into one outcome per record. Everything else
+(reading, mapping, deduplication, batching, concurrency, retries, splitting, state) is the kernel's.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from retl_shared.config import FieldType
+
+# The operation each Airbyte destination sync mode stands for, unless a destination says otherwise.
+OPERATION_FOR_SYNC_MODE = {
+    "append_dedup": "upsert",
+    "append": "create",
+    "update": "update",
+    "soft_delete": "archive",
+    "overwrite": "upsert",
+}
+
+
+class Result(StrEnum):
+    accepted = "accepted"
+    rejected = "rejected"  # permanent: the API refused this record; it carries a reason
+    retry = "retry"  # transient: send this record again after a backoff
+    split = "split"  # the batch failed as a whole: split it to find the bad records
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result
+    reason: str = ""
+    field: str | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def rejected(cls, reason: str, field: str | None = None) -> Outcome:
+        return cls(Result.rejected, reason, field)
+
+    @classmethod
+    def retry(cls, reason: str, retry_after: float | None = None) -> Outcome:
+        return cls(Result.retry, reason, retry_after=retry_after)
+
+    @classmethod
+    def split(cls, reason: str) -> Outcome:
+        return cls(Result.split, reason)
+
+
+ACCEPTED = Outcome(Result.accepted)
+
+
+@dataclass(slots=True)
+class Record:
+    """A mapped record on its way to the API."""
+
+    stream: tuple[str | None, str]  # (namespace, name)
+    data: dict[str, Any]
+    key: tuple[Any, ...] | None
+    size: int
+    window: int = 0  # which state checkpoint this record comes before
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_records: int
+    max_bytes: int | None = None  # whole request body
+    max_record_bytes: int | None = None  # one record; larger ones are rejected
+
+
+@dataclass
+class ObjectSpec:
+    """One destination object as discover describes it."""
+
+    name: str
+    operations: dict[str, str]  # operation → the Airbyte destination sync mode it serves
+    matching_keys: list[list[str]] = field(default_factory=list)
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # field → JSON schema
+    field_types: dict[str, FieldType] = field(default_factory=dict)  # field → kernel coercion
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": True, "properties": self.fields}
+
+    def operation_for(self, sync_mode: str) -> str | None:
+        """The operation serving a sync mode: the object's own, else the kernel's default naming."""
+        for operation, mode in self.operations.items():
+            if mode == sync_mode:
+                return operation
+        default = OPERATION_FOR_SYNC_MODE.get(sync_mode)
+        if default in self.operations:
+            return default
+        return next(iter(self.operations)) if len(self.operations) == 1 else None
+
+
+class Sink(ABC):
+    """Writes batches of one stream to one object with one operation."""
+
+    limits: BatchLimits = BatchLimits(max_records=100)
+    # Records without a match key are rejected before sending when this is true.
+    requires_match_key: bool = True
+
+    def __init__(self, object_spec: ObjectSpec, operation: str) -> None:
+        self.object = object_spec
+        self.operation = operation
+
+    def record_size(self, data: dict[str, Any]) -> int:
+        """Bytes this record adds to a request body; override when the API's encoding differs."""
+        return len(orjson.dumps(data))
+
+    def normalize_key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        """How the API compares match keys (e.g. case-insensitive emails); used to deduplicate."""
+        return key
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Runs once before the first batch (e.g. create missing properties)."""
+
+    @abstractmethod
+    def send(self, batch: list[Record]) -> list[Outcome]:
+        """Write the batch; return one outcome per record, in order.
+
+        Raise ``ConfigError``/``TransientError`` for failures that concern the whole sync.
+        """
+
+    def preview(self, batch: list[Record]) -> list[str]:
+        """Dry run: what each record would cause (e.g. "create", "update"), without writing."""
+        return [self.operation] * len(batch)

@@ -1,0 +1,57 @@
+"""A fake Airbyte source for the runner tests; its config file says what to emit.
+
+Config: streams {name: record count}, state_every, fail_after (records, then a TRACE error and
+exit 1), sleep_after (records, then sleep), stray (print a non-protocol line), argv_file.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+
+def emit(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+
+
+def state(stream: str, cursor: int) -> dict:
+    descriptor = {"name": stream}
+    return {"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": descriptor,
+                                                                     "stream_state": {"cursor": cursor}}}}
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("command")
+parser.add_argument("--config")
+parser.add_argument("--catalog")
+parser.add_argument("--state")
+args = parser.parse_args()
+config = json.load(open(args.config))
+if "argv_file" in config:
+    json.dump(sys.argv[1:], open(config["argv_file"], "w"))
+cursors = {}
+if args.state:
+    for saved in json.load(open(args.state)):
+        cursors[saved["stream"]["stream_descriptor"]["name"]] = saved["stream"]["stream_state"]["cursor"]
+emit({"type": "LOG", "log": {"level": "INFO", "message": f"starting from {cursors}"}})
+emit({"type": "LOG", "log": {"level": "WARN", "message": "source warning"}})
+if config.get("stray"):
+    print("not a protocol message")
+every = config.get("state_every", 10**9)
+emitted = 0
+for stream, total in config["streams"].items():
+    start = cursors.get(stream, 0)
+    if start >= total:
+        emit(state(stream, total))
+    for i in range(start, total):
+        emit({"type": "RECORD", "record": {"stream": stream, "data": {"id": i}, "emitted_at": 0}})
+        emitted += 1
+        if emitted == config.get("fail_after"):
+            error = {"message": "warehouse unreachable", "failure_type": "system_error"}
+            emit({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 0, "error": error}})
+            sys.exit(1)
+        if emitted == config.get("sleep_after"):
+            sys.stdout.flush()
+            time.sleep(30)
+        if (i + 1) % every == 0 or i + 1 == total:
+            emit(state(stream, i + 1))
