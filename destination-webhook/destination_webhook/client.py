@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import requests
-
-from destination_webhook.config import ApiKeyAuth, BasicAuth, BearerAuth, WebhookConfig
 from retl_shared.errors import ConfigError
 from retl_shared.http import ApiClient, excerpt
 from retl_shared.redaction import Redactor
+
+from destination_webhook.config import ApiKeyAuth, BasicAuth, BearerAuth, WebhookConfig
 
 
 class WebhookClient(ApiClient):
@@ -20,7 +20,7 @@ class WebhookClient(ApiClient):
             headers[auth.header] = auth.api_key
         redactor.add(*config.headers.values())
         super().__init__(
-            config.url,
+            config.api_base_url or config.url,
             redactor=redactor,
             headers=headers,
             timeout=config.timeout_seconds,
@@ -30,7 +30,13 @@ class WebhookClient(ApiClient):
             self.session.auth = (auth.username, auth.password)
             redactor.add(f"{auth.username}:{auth.password}")
         self.method = config.method
-        self.endpoint = config.url
+        self.endpoint = self.url(config.url)
+
+    def probe(self) -> None:
+        try:
+            self.session.head(self.endpoint, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ConfigError(f"Cannot reach {self.endpoint}: {type(exc).__name__}. Check the URL.") from None
 
     def deliver(self, body: bytes) -> requests.Response:
         """Send one body; 2xx and other 4xx come back, 410 and redirects are config errors."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from retl_shared.config import DestinationConfig, secret
 
 
@@ -40,7 +39,9 @@ Auth = Annotated[NoAuth | BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminat
 class WebhookConfig(DestinationConfig):
     model_config = ConfigDict(title="Webhook destination", extra="forbid")
 
-    url: str = Field(title="URL", description="Endpoint that receives the records, e.g. https://example.com/hooks/crm.")
+    url: str = Field(
+        title="URL", description="Endpoint that receives the records, e.g. https://example.com/hooks/crm."
+    )
     method: Literal["POST", "PUT", "PATCH"] = Field("POST", title="HTTP method")
     auth: Auth = Field(default_factory=NoAuth, title="Authentication")
     headers: dict[str, str] = Field(

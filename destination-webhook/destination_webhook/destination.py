@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from retl_shared.config import StreamMapping
+from retl_shared.destination import ActivationDestination
+from retl_shared.sink import ObjectSpec, Sink
+
 from destination_webhook.catalog import endpoint
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import WebhookConfig
 from destination_webhook.sink import EndpointSink
-from retl_shared.config import StreamMapping
-from retl_shared.destination import ActivationDestination
-from retl_shared.sink import ObjectSpec, Sink
 
 
 class DestinationWebhook(ActivationDestination[WebhookConfig]):
@@ -16,8 +17,8 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
     config_model = WebhookConfig
 
     def check_connection(self, config: WebhookConfig) -> None:
-        """Only the URL's shape: a webhook has no harmless probe, and an empty POST could trigger work."""
-        WebhookClient(config, self.redactor)
+        """A HEAD request: it proves the host answers without posting anything a receiver would act on."""
+        WebhookClient(config, self.redactor).probe()
 
     def objects(self, config: WebhookConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         return [endpoint()]

@@ -7,3 +7,7 @@ from destination_webhook.destination import DestinationWebhook
 
 def run() -> None:
     sys.exit(DestinationWebhook().run())
+
+
+if __name__ == "__main__":
+    run()

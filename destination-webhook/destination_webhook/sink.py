@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import orjson
+from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Sink
 
 from destination_webhook.client import WebhookClient
-from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Sink
 
 
 class EndpointSink(Sink):
     requires_match_key = False  # a webhook takes whatever it is sent; a key only deduplicates
 
     def __init__(
-        self, object_spec: ObjectSpec, operation: str, client: WebhookClient, batch_size: int, max_body_bytes: int
+        self,
+        object_spec: ObjectSpec,
+        operation: str,
+        client: WebhookClient,
+        batch_size: int,
+        max_body_bytes: int,
     ) -> None:
         super().__init__(object_spec, operation)
         self.client = client
         self.single = batch_size == 1
-        self.limits = BatchLimits(max_records=batch_size, max_bytes=max_body_bytes - 2, max_record_bytes=max_body_bytes)
+        self.limits = BatchLimits(
+            max_records=batch_size, max_bytes=max_body_bytes - 2, max_record_bytes=max_body_bytes
+        )
 
     def send(self, batch: list[Record]) -> list[Outcome]:
         payload = batch[0].data if self.single else [record.data for record in batch]

@@ -29,11 +29,21 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             'to the connectors as given: with docker, mount them at the same path (-v "$PWD:$PWD" -w "$PWD").'
         ),
     )
-    run.add_argument("--source", required=True, type=_command, metavar="CMD", help="source command line")
+    run.add_argument(
+        "--source", required=True, type=_command, metavar="CMD", help="source command, split like a shell"
+    )
     run.add_argument("--source-config", required=True, type=_existing_file, metavar="FILE")
-    run.add_argument("--destination", required=True, type=_command, metavar="CMD", help="destination command")
+    run.add_argument(
+        "--destination",
+        required=True,
+        type=_command,
+        metavar="CMD",
+        help="destination command, split like a shell",
+    )
     run.add_argument("--destination-config", required=True, type=_existing_file, metavar="FILE")
-    run.add_argument("--catalog", required=True, type=_existing_file, metavar="FILE", help="configured catalog")
+    run.add_argument(
+        "--catalog", required=True, type=_existing_file, metavar="FILE", help="configured catalog"
+    )
     run.add_argument(
         "--state-file", required=True, type=Path, metavar="FILE", help="confirmed state, read and updated"
     )

@@ -55,13 +55,15 @@ class StreamMapping(BaseModel):
     object: str | None = Field(
         None,
         title="Destination object",
-        description="Object to write, e.g. `contacts`. Defaults to the destination's only object, if it has one.",
+        description="Object to write, e.g. `contacts`. "
+        "Defaults to the destination's only object, if it has one.",
     )
     operation: str | None = Field(
         None,
         title="Operation",
-        description="upsert, update, create or archive (or the destination's own). Defaults from the stream's "
-        "destination sync mode: append_dedup → upsert, append → create, update → update, soft_delete → archive.",
+        description="upsert, update, create or archive (or the destination's own). Defaults from the "
+        "stream's destination sync mode: append_dedup → upsert, append → create, update → update, "
+        "soft_delete → archive.",
     )
     match_key: list[str] = Field(
         default_factory=list,
@@ -72,7 +74,7 @@ class StreamMapping(BaseModel):
     fields: dict[str, str] = Field(
         default_factory=dict,
         title="Field renames",
-        description="Source column → destination field, e.g. {\"lifetime_value_usd\": \"lifetime_value\"}.",
+        description='Source column → destination field, e.g. {"lifetime_value_usd": "lifetime_value"}.',
     )
     static_values: dict[str, Any] = Field(
         default_factory=dict, title="Static values", description="Destination field → constant value."
@@ -81,7 +83,7 @@ class StreamMapping(BaseModel):
         default_factory=dict,
         title="Templates",
         description="Destination field → Jinja template over the source record, "
-        "e.g. {\"full_name\": \"{{ record.firstname }} {{ record.lastname }}\"}.",
+        'e.g. {"full_name": "{{ record.firstname }} {{ record.lastname }}"}.',
     )
     field_types: dict[str, FieldType] = Field(
         default_factory=dict,
@@ -91,7 +93,8 @@ class StreamMapping(BaseModel):
     unmapped_columns: UnmappedColumns = Field(
         UnmappedColumns.pass_through,
         title="Unmapped columns",
-        description="pass_through sends columns not named in Field renames under their own names; drop omits them.",
+        description="pass_through sends columns not named in Field renames under their own names; "
+        "drop omits them.",
     )
     nulls: NullPolicy = Field(
         NullPolicy.skip,
@@ -119,7 +122,8 @@ class DestinationConfig(BaseModel):
     streams: list[StreamMapping] = Field(
         default_factory=list,
         title="Streams",
-        description="One entry per source stream: destination object, operation, match key and field mapping.",
+        description="One entry per source stream: destination object, operation, match key and "
+        "field mapping.",
     )
     batch_size: int | None = Field(
         None,
@@ -127,7 +131,9 @@ class DestinationConfig(BaseModel):
         title="Batch size",
         description="Records per request; defaults to, and is capped at, the API's maximum.",
     )
-    max_concurrency: int = Field(4, ge=1, le=64, title="Max concurrency", description="Requests in flight at once.")
+    max_concurrency: int = Field(
+        4, ge=1, le=64, title="Max concurrency", description="Requests in flight at once."
+    )
     dry_run: bool = Field(
         False,
         title="Dry run",

@@ -54,9 +54,7 @@ class ActivationDestination(ABC, Generic[C]):
         """The objects the API offers (only ``names`` when given), read from the live API."""
 
     @abstractmethod
-    def create_sink(
-        self, config: C, object_spec: ObjectSpec, operation: str, mapping: StreamMapping
-    ) -> Sink:
+    def create_sink(self, config: C, object_spec: ObjectSpec, operation: str, mapping: StreamMapping) -> Sink:
         """A sink writing one stream to ``object_spec`` with ``operation``."""
 
     # --- commands ---------------------------------------------------------------------------------------
@@ -117,7 +115,11 @@ class ActivationDestination(ABC, Generic[C]):
     def build_routes(self, config: C, catalog: Sequence[ConfiguredAirbyteStream]) -> dict[StreamKey, Route]:
         """One route per configured stream; every mapping problem at once, as one config error."""
         mappings = [
-            (cs, config.mapping_for(cs.stream.name, cs.stream.namespace) or StreamMapping(stream=cs.stream.name))
+            (
+                cs,
+                config.mapping_for(cs.stream.name, cs.stream.namespace)
+                or StreamMapping(stream=cs.stream.name),
+            )
             for cs in catalog
         ]
         names = {m.object for _, m in mappings if m.object}
@@ -127,7 +129,9 @@ class ActivationDestination(ABC, Generic[C]):
         for configured, mapping in mappings:
             try:
                 object_spec = self._object_for(mapping, objects)
-                mode = getattr(configured.destination_sync_mode, "value", str(configured.destination_sync_mode))
+                mode = getattr(
+                    configured.destination_sync_mode, "value", str(configured.destination_sync_mode)
+                )
                 operation = self._operation_for(mapping, object_spec, mode)
                 sink = self.create_sink(config, object_spec, operation, mapping)
                 match_key = self._match_key(mapping, object_spec, configured)
@@ -172,7 +176,9 @@ class ActivationDestination(ABC, Generic[C]):
         return operation
 
     @staticmethod
-    def _match_key(mapping: StreamMapping, spec: ObjectSpec, configured: ConfiguredAirbyteStream) -> list[str]:
+    def _match_key(
+        mapping: StreamMapping, spec: ObjectSpec, configured: ConfiguredAirbyteStream
+    ) -> list[str]:
         """The mapping's, else the object's first matching key, else the stream's primary key renamed."""
         if mapping.match_key:
             return mapping.match_key
@@ -222,7 +228,10 @@ class ActivationDestination(ABC, Generic[C]):
         parser = argparse.ArgumentParser(prog=self.name)
         commands = parser.add_subparsers(dest="command", required=True)
         commands.add_parser("spec", help="print the connector specification")
-        for command, text in (("check", "test the connection"), ("discover", "print the destination catalog")):
+        for command, text in (
+            ("check", "test the connection"),
+            ("discover", "print the destination catalog"),
+        ):
             commands.add_parser(command, help=text).add_argument("--config", required=True)
         write = commands.add_parser("write", help="write messages from stdin")
         write.add_argument("--config", required=True)

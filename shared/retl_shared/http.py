@@ -144,7 +144,9 @@ class ApiClient:
                         refreshed = True
                         continue
                     raise self.auth_error(response)
-                problem = f"HTTP {response.status_code} from {method} {self._safe(url)}: {excerpt(response.text)}"
+                problem = (
+                    f"HTTP {response.status_code} from {method} {self._safe(url)}: {excerpt(response.text)}"
+                )
                 retry_after = retry_after_seconds(response)
                 if retry_after is not None and retry_after > self.max_retry_after:
                     raise TransientError(
@@ -156,7 +158,9 @@ class ApiClient:
                     self.rate_limiter.pause(wait)  # every worker waits, not just this one
                     wait_here = 0.0
             if attempt < self.max_retries:
-                log.warning("%s; retry %d/%d in %.1f s", self._safe(problem), attempt + 1, self.max_retries, wait)
+                log.warning(
+                    "%s; retry %d/%d in %.1f s", self._safe(problem), attempt + 1, self.max_retries, wait
+                )
                 self.sleep(wait_here if wait_here is not None else wait)
         raise TransientError(
             f"Gave up after {self.max_retries + 1} attempts: {self._safe(problem)}. "

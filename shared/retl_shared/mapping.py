@@ -107,11 +107,8 @@ def parse_datetime(value: Any) -> dt.datetime:
 
 
 def _to_datetime(value: Any) -> str:
-    parsed = parse_datetime(value)
-    text = parsed.strftime("%Y-%m-%dT%H:%M:%S")
-    if parsed.microsecond:
-        text += f".{parsed.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    # isoformat, not strftime: %Y does not zero-pad years before 1000 on glibc
+    return parse_datetime(value).replace(tzinfo=None).isoformat() + "Z"
 
 
 def _to_date(value: Any) -> str:
@@ -170,9 +167,7 @@ class Mapper:
         self.templates = dict(mapping.templates)
         self.match_key = list(match_key or [])
         types = {**(field_types or {}), **mapping.field_types}
-        self.coercions = {
-            name: COERCIONS[kind] for name, kind in types.items() if kind in COERCIONS
-        }
+        self.coercions = {name: COERCIONS[kind] for name, kind in types.items() if kind in COERCIONS}
 
     def map(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
         """The mapped fields and the match key (None when the stream has none); raises MappingError."""

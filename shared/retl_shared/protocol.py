@@ -81,7 +81,9 @@ class Output:
         estimate = {"name": stream, "type": "STREAM", "row_estimate": row_estimate}
         if namespace:
             estimate["namespace"] = namespace
-        self.write({"type": "TRACE", "trace": {"type": "ESTIMATE", "emitted_at": now_ms(), "estimate": estimate}})
+        self.write(
+            {"type": "TRACE", "trace": {"type": "ESTIMATE", "emitted_at": now_ms(), "estimate": estimate}}
+        )
 
     def stream_status(self, stream: str, namespace: str | None, status: str) -> None:
         descriptor: dict[str, Any] = {"name": stream}

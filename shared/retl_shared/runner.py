@@ -27,7 +27,7 @@ StreamKey = tuple[str | None, str]  # (namespace, name)
 StateKey = StreamKey | None  # None: a GLOBAL or LEGACY state, which covers every stream
 
 _CHUNK = 1 << 16  # a pipe's capacity: forward whatever the source wrote, up to this much, in one write
-_SHOWN_LOG_LEVELS = {"FATAL", "ERROR", "WARN", "WARNING"}  # the rest only with --verbose
+_SHOWN_LOG_LEVELS = {"FATAL", "ERROR", "WARN"}  # the rest only with --verbose
 _STOP_GRACE_SECONDS = 10
 
 
@@ -61,14 +61,14 @@ class SideResult:
     name: str
     exit_code: int | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
-    stopped: bool = False  # terminated by us because the other side was gone
+    stopped: bool = False  # the source, terminated by us because the destination was gone
 
     def failure(self) -> str | None:
         if self.exit_code == 0:
             return None
         if self.stopped:
-            return f"{self.name} was stopped because the other side exited early"
-        text = f"{self.name} failed ({describe_exit(self.exit_code)})"
+            return f"{self.name} was stopped because the destination exited early"
+        text = f"{self.name} failed ({_describe_exit(self.exit_code)})"
         if self.errors:
             error = self.errors[0]
             text += f": {error.get('failure_type', 'error')}: {error.get('message', '')}"
@@ -95,7 +95,7 @@ class SyncResult:
         return [text for text in found if text]
 
 
-def describe_exit(code: int | None) -> str:
+def _describe_exit(code: int | None) -> str:
     if code is not None and code < 0:
         return f"killed by {signal.Signals(-code).name}"
     return f"exit {code}"
@@ -401,7 +401,9 @@ class _Sync:
             )
             named = [(key, c) for key, c in streams if key is not None]
             if 1 < len(named) <= 3:
-                text += "  [" + ", ".join(f"{_stream_name(k)} {c.read:,}/{c.confirmed:,}" for k, c in named) + "]"
+                text += (
+                    "  [" + ", ".join(f"{_stream_name(k)} {c.read:,}/{c.confirmed:,}" for k, c in named) + "]"
+                )
             self.console.status(text)
 
 
@@ -424,7 +426,7 @@ def _catalog_streams(options: SyncOptions) -> list[StreamKey]:
 def _line_chunks(stream: IO[bytes]) -> Iterator[list[bytes]]:
     """The complete lines of each chunk as it arrives, without waiting for a buffer to fill."""
     partial: list[bytes] = []
-    while chunk := stream.read1(_CHUNK):  # type: ignore[attr-defined]
+    while chunk := stream.read1(_CHUNK):  # type: ignore[attr-defined]  # Popen pipes are BufferedReaders
         lines = chunk.split(b"\n")
         if len(lines) == 1:
             partial.append(chunk)
@@ -462,19 +464,19 @@ def _clock(seconds: float) -> str:
 
 def format_summary(result: SyncResult) -> str:
     """A per-stream table of records read, confirmed and rejected, then exit codes and elapsed time."""
-    rows = [("stream", "read", "confirmed", "rejected")]
+    rows = [["stream", "read", "confirmed", "rejected"]]
     for key, c in result.streams.items():
         read = "" if key is None else f"{c.read:,}"  # a GLOBAL state's counts cover every stream
-        rows.append((_stream_name(key), read, f"{c.confirmed:,}", f"{c.rejected:,}"))
+        rows.append([_stream_name(key), read, f"{c.confirmed:,}", f"{c.rejected:,}"])
     totals = [sum(getattr(c, f) for c in result.streams.values()) for f in ("read", "confirmed", "rejected")]
-    rows.append(("total", *(f"{n:,}" for n in totals)))
+    rows.append(["total", *(f"{n:,}" for n in totals)])
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join([row[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(row[1:], widths[1:]))])
-        for row in rows
-    ]
+    lines = []
+    for row in rows:
+        numbers = (cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))
+        lines.append("  ".join([row[0].ljust(widths[0]), *numbers]))
     lines.append(
-        f"source {describe_exit(result.source.exit_code)} | destination"
-        f" {describe_exit(result.destination.exit_code)} | elapsed {_clock(result.elapsed)}"
+        f"source {_describe_exit(result.source.exit_code)} | destination"
+        f" {_describe_exit(result.destination.exit_code)} | elapsed {_clock(result.elapsed)}"
     )
     return "\n".join(lines)

@@ -29,7 +29,7 @@ class Result(StrEnum):
     accepted = "accepted"
     rejected = "rejected"  # permanent: the API refused this record; it carries a reason
     retry = "retry"  # transient: send this record again after a backoff
-    split = "split"  # the batch failed as a whole: split it to find the bad records
+    split_batch = "split"  # the batch failed as a whole: split it to find the bad records
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class Outcome:
 
     @classmethod
     def split(cls, reason: str) -> Outcome:
-        return cls(Result.split, reason)
+        return cls(Result.split_batch, reason)
 
 
 ACCEPTED = Outcome(Result.accepted)

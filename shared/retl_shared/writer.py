@@ -23,7 +23,7 @@ from typing import Any
 from retl_shared.errors import ConfigError, SyncError, TransientError
 from retl_shared.mapping import Mapper, MappingError
 from retl_shared.protocol import BadLine, Output, read_messages, state_stream_key
-from retl_shared.sink import BatchLimits, Outcome, Record, Result, Sink
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink
 
 log = logging.getLogger("retl.writer")
 
@@ -222,20 +222,23 @@ class WriteLoop:
     def _deliver(self, route: Route, batch: list[Record]) -> list[tuple[Record, Outcome, str]]:
         """Send until every record is accepted or rejected; split batches that fail as a whole."""
         if self.dry_run:
-            return [(r, Outcome(Result.accepted), action) for r, action in zip(batch, route.sink.preview(batch))]
+            actions = route.sink.preview(batch)
+            return [(r, ACCEPTED, action) for r, action in zip(batch, actions, strict=True)]
         done: list[tuple[Record, Outcome, str]] = []
         queue: deque[tuple[list[Record], int]] = deque([(batch, 0)])
         while queue:
             records, attempt = queue.popleft()
             outcomes = route.sink.send(records)
             if len(outcomes) != len(records):
-                raise SyncError(f"{type(route.sink).__name__} returned {len(outcomes)} outcomes for {len(records)}")
+                raise SyncError(
+                    f"{type(route.sink).__name__} returned {len(outcomes)} outcomes for {len(records)}"
+                )
             retry: list[Record] = []
             split: list[tuple[Record, Outcome]] = []
             for record, outcome in zip(records, outcomes, strict=True):
                 if outcome.result is Result.retry:
                     retry.append(record)
-                elif outcome.result is Result.split:
+                elif outcome.result is Result.split_batch:
                     split.append((record, outcome))
                 else:
                     done.append((record, outcome, route.sink.operation))
@@ -350,7 +353,9 @@ class WriteLoop:
             failure = self._failure
             if isinstance(failure, SyncError):
                 raise failure
-            raise SyncError(f"Unexpected error while sending: {type(failure).__name__}: {failure}") from failure
+            raise SyncError(
+                f"Unexpected error while sending: {type(failure).__name__}: {failure}"
+            ) from failure
 
     # --- reporting -------------------------------------------------------------------------------------
 
@@ -375,8 +380,8 @@ class WriteLoop:
             if not s.read:
                 continue
             line = (
-                f"{stream_label(route.stream)} → {route.sink.object.name}.{route.sink.operation}: read {s.read}, "
-                f"{verb} {s.accepted}, deduplicated {s.deduplicated}, rejected {s.rejected}"
+                f"{stream_label(route.stream)} → {route.sink.object.name}.{route.sink.operation}: "
+                f"read {s.read}, {verb} {s.accepted}, deduplicated {s.deduplicated}, rejected {s.rejected}"
             )
             if self.dry_run and s.actions:
                 line += " (" + ", ".join(f"{action} {n}" for action, n in sorted(s.actions.items())) + ")"

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from retl_shared.config import StreamMapping
 from retl_shared.errors import ConfigError, SyncError, TransientError
 from retl_shared.mapping import Mapper
@@ -62,14 +61,19 @@ class SnapshotOutput(Output):
 
 
 def record(stream: str, i: int, **extra: Any) -> bytes:
-    return orjson.dumps({"type": "RECORD", "record": {"stream": stream, "data": {"id": i, **extra}, "emitted_at": 0}})
+    return orjson.dumps(
+        {"type": "RECORD", "record": {"stream": stream, "data": {"id": i, **extra}, "emitted_at": 0}}
+    )
 
 
 def state(stream: str, n: int) -> bytes:
     return orjson.dumps(
         {
             "type": "STATE",
-            "state": {"type": "STREAM", "stream": {"stream_descriptor": {"name": stream}, "stream_state": {"n": n}}},
+            "state": {
+                "type": "STREAM",
+                "stream": {"stream_descriptor": {"name": stream}, "stream_state": {"n": n}},
+            },
         }
     )
 
@@ -192,7 +196,9 @@ def test_record_for_unknown_stream_is_a_bad_line() -> None:
 def test_mapping_rejections_are_counted_in_the_right_state() -> None:
     sink = RecordingSink(BatchLimits(max_records=100))
     output = SnapshotOutput(sink)
-    no_key = orjson.dumps({"type": "RECORD", "record": {"stream": "s", "data": {"name": "x"}, "emitted_at": 0}})
+    no_key = orjson.dumps(
+        {"type": "RECORD", "record": {"stream": "s", "data": {"name": "x"}, "emitted_at": 0}}
+    )
     make_loop(sink, output).run([record("s", 1), no_key, state("s", 0), record("s", 2), state("s", 1)])
     stats = [s["destinationStats"] for s, _ in output.states]
     assert stats == [
@@ -210,10 +216,14 @@ def test_oversized_records_are_rejected_with_a_reason() -> None:
 
 
 def test_rejected_share_over_the_threshold_fails_the_sync_after_its_states() -> None:
-    sink = RecordingSink(BatchLimits(max_records=10), verdict=lambda r: Outcome.rejected("bad email", "email"))
+    sink = RecordingSink(
+        BatchLimits(max_records=10), verdict=lambda r: Outcome.rejected("bad email", "email")
+    )
     output = SnapshotOutput(sink)
     with pytest.raises(ConfigError, match=r"3 of 3 records \(100.0%\) were rejected.*email: bad email"):
-        make_loop(sink, output, max_rejected_ratio=0.5).run([record("s", i) for i in range(3)] + [state("s", 0)])
+        make_loop(sink, output, max_rejected_ratio=0.5).run(
+            [record("s", i) for i in range(3)] + [state("s", 0)]
+        )
     assert output.states[0][0]["destinationStats"] == {"recordCount": 3.0, "rejectedRecordCount": 3}
 
 
@@ -232,7 +242,9 @@ def test_global_states_count_every_stream() -> None:
     routes = {
         (None, name): Route((None, name), Mapper(mapping, match_key=["id"]), sink) for name in ("a", "b")
     }
-    global_state = orjson.dumps({"type": "STATE", "state": {"type": "GLOBAL", "global": {"shared_state": {}}}})
+    global_state = orjson.dumps(
+        {"type": "STATE", "state": {"type": "GLOBAL", "global": {"shared_state": {}}}}
+    )
     WriteLoop(routes, output).run([record("a", 1), record("b", 2), record("b", 3), global_state])
     assert output.states[0][0]["destinationStats"]["recordCount"] == 3.0
     assert output.states[0][0]["global"] == {"shared_state": {}}

@@ -8,14 +8,15 @@ numbers not echoed, or echoed after the next state), stray_output.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 parser = argparse.ArgumentParser()
 parser.add_argument("command")
 parser.add_argument("--config")
 parser.add_argument("--catalog")
 args = parser.parse_args()
-config = json.load(open(args.config))
-output = open(config["output"], "a")
+config = json.loads(Path(args.config).read_text())
+output = Path(config["output"]).open("a")  # noqa: SIM115 - open for the whole run
 counts = {}  # per stream since its previous state: [records, rejected]
 states = 0
 held = None

@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def emit(message: dict) -> None:
@@ -16,8 +17,13 @@ def emit(message: dict) -> None:
 
 def state(stream: str, cursor: int) -> dict:
     descriptor = {"name": stream}
-    return {"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": descriptor,
-                                                                     "stream_state": {"cursor": cursor}}}}
+    return {
+        "type": "STATE",
+        "state": {
+            "type": "STREAM",
+            "stream": {"stream_descriptor": descriptor, "stream_state": {"cursor": cursor}},
+        },
+    }
 
 
 parser = argparse.ArgumentParser()
@@ -26,12 +32,12 @@ parser.add_argument("--config")
 parser.add_argument("--catalog")
 parser.add_argument("--state")
 args = parser.parse_args()
-config = json.load(open(args.config))
+config = json.loads(Path(args.config).read_text())
 if "argv_file" in config:
-    json.dump(sys.argv[1:], open(config["argv_file"], "w"))
+    Path(config["argv_file"]).write_text(json.dumps(sys.argv[1:]))
 cursors = {}
 if args.state:
-    for saved in json.load(open(args.state)):
+    for saved in json.loads(Path(args.state).read_text()):
         cursors[saved["stream"]["stream_descriptor"]["name"]] = saved["stream"]["stream_state"]["cursor"]
 emit({"type": "LOG", "log": {"level": "INFO", "message": f"starting from {cursors}"}})
 emit({"type": "LOG", "log": {"level": "WARN", "message": "source warning"}})

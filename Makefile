@@ -1,0 +1,37 @@
+# Everything a fresh machine with Python 3.11 needs: `make demo` and `make test`.
+# uv is installed into .tools/ when it is not on PATH; the workspace is synced from uv.lock.
+
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+PACKAGES := shared/retl_shared source-warehouse-model/source_warehouse_model \
+	destination-webhook/destination_webhook destination-hubspot/destination_hubspot \
+	destination-customerio/destination_customerio destination-clarify/destination_clarify
+
+.PHONY: setup lint typecheck test demo bench clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+setup: $(UV)
+	$(UV) sync --all-packages --locked --python 3.11 --quiet
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: setup
+	$(RUN) mypy $(PACKAGES)
+
+test: lint typecheck
+	$(RUN) pytest
+
+demo: setup
+	$(RUN) python -m tests.demo
+
+bench: setup
+	$(RUN) python -m tests.bench
+
+clean:
+	rm -rf .venv .tools .demo .bench .pytest_cache .mypy_cache .ruff_cache

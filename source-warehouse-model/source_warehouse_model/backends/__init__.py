@@ -1,0 +1,15 @@
+"""Warehouse backends, chosen by the config's ``warehouse.type``."""
+
+from __future__ import annotations
+
+from source_warehouse_model.backends.base import Backend
+from source_warehouse_model.config import DuckDBWarehouse, Warehouse
+
+
+def connect(warehouse: Warehouse) -> Backend:
+    """Open the configured warehouse; drivers are imported only when their warehouse is used."""
+    match warehouse:
+        case DuckDBWarehouse():
+            from source_warehouse_model.backends.duckdb import DuckDBBackend
+
+            return DuckDBBackend(warehouse)

@@ -1,0 +1,161 @@
+"""Connector configuration: the pydantic models are both the validator and the spec's JSON schema."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from airbyte_cdk.sources.utils.schema_helpers import expand_refs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+
+
+class ConfigError(Exception):
+    """A problem the user must fix in the config or the warehouse; reported as ``config_error``."""
+
+
+# Airbyte's UI does not render the anyOf-with-null pydantic produces for optional fields.
+OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"})]
+
+
+class DuckDBWarehouse(BaseModel):
+    model_config = ConfigDict(title="DuckDB", extra="forbid")
+
+    type: Literal["duckdb"] = Field(title="Type", description="Read a DuckDB database file.")
+    path: str = Field(
+        title="Database path",
+        description="Path of the DuckDB file (opened read-only), or :memory: for an empty in-memory database.",
+        min_length=1,
+        examples=["/data/warehouse.duckdb"],
+    )
+
+
+# A discriminated union by `type`, so Snowflake and Postgres warehouses slot in beside DuckDB.
+Warehouse = Annotated[Union[DuckDBWarehouse], Field(discriminator="type")]  # noqa: UP007
+
+
+class ModelConfig(BaseModel):
+    """A declared stream: a SQL query or one relation, with its keys."""
+
+    model_config = ConfigDict(title="Model", extra="forbid")
+
+    name: str = Field(title="Stream name", description="Name of the stream this model produces.", min_length=1)
+    sql: OptionalText = Field(
+        None,
+        title="SQL",
+        description="A SELECT query; it is run as a subquery, so no trailing ORDER BY or LIMIT is needed.",
+        json_schema_extra={"multiline": True},
+    )
+    relation: OptionalText = Field(
+        None,
+        title="Relation",
+        description='A table or view, as name or schema.name; double-quote parts with special characters ("My Schema".orders).',
+    )
+    primary_key: list[str] = Field(
+        default_factory=list,
+        title="Primary key",
+        description="Columns that identify a row; destinations upsert by them and ties on the cursor are ordered by them.",
+    )
+    cursor_field: OptionalText = Field(
+        None,
+        title="Cursor field",
+        description="Column whose value only grows when a row changes (e.g. updated_at); enables incremental sync.",
+    )
+
+    @model_validator(mode="after")
+    def _sql_or_relation(self) -> ModelConfig:
+        if (self.sql is None) == (self.relation is None):
+            raise ValueError(f"model {self.name!r}: set exactly one of sql or relation")
+        if self.relation is not None:
+            relation_parts(self.relation)
+        return self
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(title="Warehouse Model Source Spec", extra="forbid")
+
+    warehouse: Warehouse = Field(title="Warehouse", description="The warehouse to read from.")
+    schemas: list[str] = Field(
+        default_factory=list,
+        title="Schemas",
+        description="Every table and view in these schemas becomes a stream (namespace = schema).",
+        examples=[["main"]],
+    )
+    models: list[ModelConfig] = Field(
+        default_factory=list,
+        title="Models",
+        description="Extra streams defined by SQL or by naming a relation, with primary key and cursor.",
+    )
+    checkpoint_every_records: int = Field(
+        10_000,
+        ge=1,
+        title="Checkpoint every N records",
+        description="Emit a state message after this many records, so a failed sync resumes near where it stopped.",
+    )
+
+    @model_validator(mode="after")
+    def _streams_declared(self) -> SourceConfig:
+        if not self.schemas and not self.models:
+            raise ValueError("configure at least one schema or model")
+        names = [model.name for model in self.models]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+def parse_config(raw: Any) -> SourceConfig:
+    try:
+        return SourceConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid config: {problems}") from None
+
+
+def spec_schema() -> dict[str, Any]:
+    """The config's JSON schema with every $ref inlined, as Airbyte's UI needs."""
+    schema = SourceConfig.model_json_schema()
+    expand_refs(schema)
+    schema.pop("$defs", None)
+    _drop_discriminators(schema)
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
+
+
+def _drop_discriminators(node: Any) -> None:
+    """pydantic's OpenAPI `discriminator` points into the removed $defs; the const `type` suffices."""
+    if isinstance(node, dict):
+        if "oneOf" in node:
+            node.pop("discriminator", None)
+        for value in node.values():
+            _drop_discriminators(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_discriminators(value)
+
+
+_PART = re.compile(r'"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*)')
+
+
+def relation_parts(relation: str) -> list[tuple[str, bool]]:
+    """Split `schema.name` into (identifier, was_quoted) parts.
+
+    Unquoted parts are plain identifiers left for the warehouse to case-fold (Snowflake upper-cases
+    them); quoted parts are taken exactly.
+    """
+    parts: list[tuple[str, bool]] = []
+    position = 0
+    while True:
+        match = _PART.match(relation, position)
+        if match is None:
+            raise ValueError(f"relation {relation!r} is not name, schema.name or database.schema.name")
+        quoted, plain = match.groups()
+        parts.append((quoted.replace('""', '"'), True) if quoted is not None else (plain, False))
+        position = match.end()
+        if position == len(relation):
+            break
+        if relation[position] != "." or len(parts) == 3:
+            raise ValueError(f"relation {relation!r} is not name, schema.name or database.schema.name")
+        position += 1
+    return parts

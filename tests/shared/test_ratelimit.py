@@ -1,0 +1,69 @@
+"""RateLimiter on a fake clock: the rolling window, pauses, adaptation, and many threads."""
+
+from __future__ import annotations
+
+import threading
+
+from retl_shared.ratelimit import RateLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+def test_at_most_n_requests_in_any_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(3, 10, clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(7):
+        limiter.acquire()
+        times.append(clock.now)
+    assert times == [0, 0, 0, 10, 10, 10, 20]
+
+
+def test_pause_holds_every_caller() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(100, 10, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    limiter.pause(4)
+    assert limiter.acquire() == 4
+    assert clock.now == 4
+
+
+def test_adapt_follows_a_lower_server_limit_only() -> None:
+    limiter = RateLimiter(190, 10)
+    limiter.adapt(max_requests=250)
+    assert limiter.max_requests == 190
+    limiter.adapt(max_requests=100, per_seconds=10)
+    assert limiter.max_requests == 100
+
+
+def test_threads_never_exceed_the_limit() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(5, 1, clock=clock, sleep=clock.sleep)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(10):
+            limiter.acquire()
+            with lock:
+                stamps.append(clock.now)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(stamps) == 40
+    for stamp in stamps:  # any one-second window holds at most 5
+        assert sum(1 for s in stamps if stamp <= s < stamp + 1) <= 5
