@@ -16,7 +16,7 @@ from typing import Any
 
 from retl_shared.protocol import state_stream_key
 
-StreamKey = tuple[str | None, str]  # (namespace, name)
+from source_warehouse_model.config import ConfigError
 
 _DECODERS: dict[str, Callable[[str], Any]] = {
     "timestamp": datetime.fromisoformat,
@@ -69,27 +69,26 @@ class CursorState:
         if text is None:
             return cls(state["cursor_field"], None)
         if cursor_type not in _DECODERS:
-            raise ValueError(f"unknown cursor_type {cursor_type!r} in state {state!r}")
+            raise ConfigError(f"unreadable state {state!r}: unknown cursor_type; reset the stream")
         return cls(state["cursor_field"], _DECODERS[cursor_type](text))
 
 
-def stream_states(raw: Any) -> dict[StreamKey, Any]:
-    """Per-stream state from `--state`: a list of AirbyteStateMessage dicts or a legacy dict.
+class PriorStates:
+    """Per-stream state from `--state`: a list of AirbyteStateMessage dicts, or a legacy dict.
 
-    Legacy states (a bare dict, or a LEGACY message's data) are keyed by stream name only, so they
-    are stored under namespace None; see ``prior_state``.
+    Legacy states (a bare dict, or a LEGACY message's data) name streams without namespace; they
+    are looked up by name only when the stream has no STREAM state.
     """
-    if isinstance(raw, dict):
-        return {(None, name): state for name, state in raw.items()}
-    states: dict[StreamKey, Any] = {}
-    for message in raw or []:
-        key = state_stream_key(message)
-        if key is not None:
-            states[key] = (message.get("stream") or {}).get("stream_state")
-        elif message.get("type") == "LEGACY" and isinstance(message.get("data"), dict):
-            states.update(stream_states(message["data"]))
-    return states
 
+    def __init__(self, raw: Any) -> None:
+        self._streams: dict[tuple[str | None, str], Any] = {}
+        self._legacy: dict[str, Any] = {}
+        for message in [{"type": "LEGACY", "data": raw}] if isinstance(raw, dict) else raw or []:
+            key = state_stream_key(message)
+            if key is not None:
+                self._streams[key] = (message.get("stream") or {}).get("stream_state")
+            elif message.get("type") == "LEGACY" and isinstance(message.get("data"), dict):
+                self._legacy.update(message["data"])
 
-def prior_state(states: dict[StreamKey, Any], namespace: str | None, name: str) -> Any:
-    return states.get((namespace, name), states.get((None, name)))
+    def get(self, namespace: str | None, name: str) -> Any:
+        return self._streams[(namespace, name)] if (namespace, name) in self._streams else self._legacy.get(name)

@@ -1,0 +1,10 @@
+"""Console script entry point. This destination is not built yet: it fails clearly instead of pretending."""
+
+import sys
+
+from retl_shared.protocol import Output
+
+
+def run() -> None:
+    Output().error_trace("destination-customerio is not built yet; see the project's open issues.", "config_error")
+    sys.exit(1)

@@ -1,0 +1,121 @@
+"""The streams a config declares, and their catalog entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from source_warehouse_model.backends.base import Backend, Column, Kind
+from source_warehouse_model.config import ConfigError, ModelConfig, SourceConfig, relation_parts
+from source_warehouse_model.values import JSON_SCHEMAS
+
+# Kinds whose values order meaningfully and round-trip through the state's cursor text.
+CURSOR_KINDS = frozenset(
+    {
+        Kind.INTEGER,
+        Kind.BIG_INTEGER,
+        Kind.NUMBER,
+        Kind.DECIMAL,
+        Kind.STRING,
+        Kind.DATE,
+        Kind.TIME,
+        Kind.TIMESTAMP,
+        Kind.TIMESTAMP_TZ,
+    }
+)
+
+
+@dataclass(frozen=True)
+class StreamDef:
+    name: str
+    namespace: str | None
+    sql: str  # a SELECT giving the stream's rows; always used as a subquery
+    primary_key: tuple[str, ...] = ()
+    cursor_field: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+
+def declared_streams(config: SourceConfig, backend: Backend) -> list[StreamDef]:
+    """Every relation in the configured schemas, then the models."""
+    streams = [
+        StreamDef(relation.name, relation.schema, f"SELECT * FROM {_quoted(backend, relation.schema, relation.name)}")
+        for relation in backend.relations(config.schemas)
+    ]
+    return streams + [_model_stream(model, backend) for model in config.models]
+
+
+def missing_schemas(config: SourceConfig, streams: list[StreamDef]) -> list[str]:
+    """Configured schemas without any relation: usually a typo."""
+    found = {stream.namespace.lower() for stream in streams if stream.namespace}
+    return [schema for schema in config.schemas if schema.lower() not in found]
+
+
+def _quoted(backend: Backend, *names: str) -> str:
+    return ".".join(backend.quote(name) for name in names)
+
+
+def _model_stream(model: ModelConfig, backend: Backend) -> StreamDef:
+    if model.relation is not None:
+        # Unquoted parts stay unquoted so the warehouse applies its own case rules.
+        parts = [backend.quote(name) if quoted else name for name, quoted in relation_parts(model.relation)]
+        sql = f"SELECT * FROM {'.'.join(parts)}"
+    else:
+        sql = (model.sql or "").strip().rstrip(";")
+    return StreamDef(model.name, None, sql, tuple(model.primary_key), model.cursor_field)
+
+
+def describe(backend: Backend, stream: StreamDef) -> list[Column]:
+    """The stream's columns; a query that does not compile is the user's to fix."""
+    try:
+        return backend.describe(f"SELECT * FROM ({stream.sql}) AS m")
+    except Exception as exc:
+        raise ConfigError(f"stream {stream.label}: the query fails: {exc}") from exc
+
+
+def column_named(columns: list[Column], name: str, stream: StreamDef, role: str) -> Column:
+    for column in columns:
+        if column.name == name:
+            return column
+    known = ", ".join(column.name for column in columns)
+    raise ConfigError(f"stream {stream.label}: {role} column {name!r} not found; columns are: {known}")
+
+
+def cursor_column(columns: list[Column], name: str, stream: StreamDef) -> Column:
+    column = column_named(columns, name, stream, "cursor")
+    if column.kind not in CURSOR_KINDS:
+        raise ConfigError(
+            f"stream {stream.label}: cursor column {name!r} has type {column.native_type}, which cannot be a cursor"
+        )
+    return column
+
+
+def validate_keys(stream: StreamDef, columns: list[Column]) -> None:
+    """Fail early when a model names a primary key or cursor column its query does not return."""
+    for name in stream.primary_key:
+        column_named(columns, name, stream, "primary key")
+    if stream.cursor_field is not None:
+        cursor_column(columns, stream.cursor_field, stream)
+
+
+def airbyte_stream(stream: StreamDef, columns: list[Column]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": stream.name,
+        "json_schema": {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": {column.name: JSON_SCHEMAS[column.kind] for column in columns},
+        },
+        "supported_sync_modes": ["full_refresh", "incremental"],
+        # False lets the user pick any column as cursor in the UI.
+        "source_defined_cursor": stream.cursor_field is not None,
+    }
+    if stream.namespace:
+        entry["namespace"] = stream.namespace
+    if stream.cursor_field is not None:
+        entry["default_cursor_field"] = [stream.cursor_field]
+    if stream.primary_key:
+        entry["source_defined_primary_key"] = [[name] for name in stream.primary_key]
+    return entry
