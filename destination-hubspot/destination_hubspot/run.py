@@ -6,5 +6,5 @@ from retl_shared.protocol import Output
 
 
 def run() -> None:
-    Output().error_trace("destination-hubspot is not built yet; see the project's open issues.", "config_error")
+    Output().error_trace("destination-hubspot is not built yet (see the open issues).", "config_error")
     sys.exit(1)

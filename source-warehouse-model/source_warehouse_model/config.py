@@ -23,7 +23,7 @@ class DuckDBWarehouse(BaseModel):
     type: Literal["duckdb"] = Field(title="Type", description="Read a DuckDB database file.")
     path: str = Field(
         title="Database path",
-        description="Path of the DuckDB file (opened read-only), or :memory: for an empty in-memory database.",
+        description="Path of the DuckDB file (opened read-only), or :memory: for an empty database.",
         min_length=1,
         examples=["/data/warehouse.duckdb"],
     )
@@ -38,7 +38,9 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(title="Model", extra="forbid")
 
-    name: str = Field(title="Stream name", description="Name of the stream this model produces.", min_length=1)
+    name: str = Field(
+        title="Stream name", description="Name of the stream this model produces.", min_length=1
+    )
     sql: OptionalText = Field(
         None,
         title="SQL",
@@ -48,17 +50,20 @@ class ModelConfig(BaseModel):
     relation: OptionalText = Field(
         None,
         title="Relation",
-        description='A table or view, as name or schema.name; double-quote parts with special characters ("My Schema".orders).',
+        description=(
+            "A table or view, as name or schema.name; double-quote parts that hold special characters"
+            ' ("My Schema".orders).'
+        ),
     )
     primary_key: list[str] = Field(
         default_factory=list,
         title="Primary key",
-        description="Columns that identify a row; destinations upsert by them and ties on the cursor are ordered by them.",
+        description="Columns that identify a row: destinations upsert by them; they order cursor ties.",
     )
     cursor_field: OptionalText = Field(
         None,
         title="Cursor field",
-        description="Column whose value only grows when a row changes (e.g. updated_at); enables incremental sync.",
+        description="Column whose value grows whenever a row changes (e.g. updated_at); enables incremental.",
     )
 
     @model_validator(mode="after")
@@ -89,7 +94,7 @@ class SourceConfig(BaseModel):
         10_000,
         ge=1,
         title="Checkpoint every N records",
-        description="Emit a state message after this many records, so a failed sync resumes near where it stopped.",
+        description="Emit a state after this many records, so a failed sync resumes near where it stopped.",
     )
 
     @model_validator(mode="after")
@@ -119,20 +124,23 @@ def spec_schema() -> dict[str, Any]:
     schema = SourceConfig.model_json_schema()
     expand_refs(schema)
     schema.pop("$defs", None)
-    _drop_discriminators(schema)
+    _tidy(schema)
     return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
 
 
-def _drop_discriminators(node: Any) -> None:
-    """pydantic's OpenAPI `discriminator` points into the removed $defs; the const `type` suffices."""
+def _tidy(node: Any) -> None:
+    """Drop what pydantic adds that Airbyte's UI misreads: `discriminator` (it points into the
+    removed $defs; the const `type` suffices) and `default: null` on optional text fields."""
     if isinstance(node, dict):
         if "oneOf" in node:
             node.pop("discriminator", None)
+        if "default" in node and node["default"] is None:
+            del node["default"]
         for value in node.values():
-            _drop_discriminators(value)
+            _tidy(value)
     elif isinstance(node, list):
         for value in node:
-            _drop_discriminators(value)
+            _tidy(value)
 
 
 _PART = re.compile(r'"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*)')

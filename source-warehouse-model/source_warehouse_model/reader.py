@@ -1,35 +1,35 @@
 """Reading one configured stream: full refresh, or incremental by a cursor column.
 
-Incremental reads follow the lessons of Airbyte's own warehouse sources: the upper bound is fixed
-(MAX(cursor)) when the stream starts, so rows committed during the read wait for the next sync
-instead of racing past a checkpoint; the stored cursor is an inclusive lower bound, so rows that
-share the boundary value (including ones added later with that same value) are re-sent rather
-than lost, and destinations upsert them; rows with a NULL cursor cannot be placed and are skipped.
+Incremental reads follow the lessons of Airbyte's own warehouse sources: the upper bound
+(MAX(cursor)) is fixed when the stream starts, so rows committed during the read wait for the next
+sync instead of slipping past a checkpoint; the stored cursor is an inclusive lower bound, so rows
+sharing the boundary value (even ones added later with that value) are re-sent, never lost, and
+destinations upsert them; rows with a NULL cursor cannot be placed and are skipped (and counted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from retl_shared.protocol import Output, record_message, stream_state_message
+from retl_shared.protocol import record_message, stream_state_message
 
 from source_warehouse_model.backends.base import Backend, Column
+from source_warehouse_model.config import ConfigError
+from source_warehouse_model.messages import MessageBuffer, Messages
 from source_warehouse_model.state import CursorState
 from source_warehouse_model.streams import StreamDef, column_named, cursor_column, describe
-from source_warehouse_model.values import record_builder
+from source_warehouse_model.values import Row, record_builder
 
-FETCH_ROWS = 10_000  # rows per fetch, and per write: bounds memory whatever the stream's size
-# What the CDK writes for streams without a cursor: every stream must end with a state.
+FETCH_ROWS = 10_000  # rows per fetch and per write: memory stays flat whatever the stream's size
+# What the CDK writes for a stream without cursor: every stream must end with a state.
 FULL_REFRESH_STATE = {"__ab_no_cursor_state_message": True}
-
-Messages = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class ReadRequest:
-    """One stream of the configured catalog, with the choices the user made for it."""
+    """One stream of the configured catalog, with the sync mode and keys chosen for it."""
 
     stream: StreamDef
     incremental: bool
@@ -38,98 +38,129 @@ class ReadRequest:
     prior_state: Any
 
 
-@dataclass(frozen=True)
-class _Plan:
-    query: str
-    params: list[Any]
-    cursor: Column | None
-    prior: CursorState | None
-    upper: Any  # MAX(cursor) when the read started
-
-
 def read_stream(
-    backend: Backend, request: ReadRequest, checkpoint_every: int, out: Output
+    backend: Backend, request: ReadRequest, checkpoint_every: int, out: MessageBuffer
 ) -> Iterator[Messages]:
-    """Yield the stream's messages in batches; ``out`` builds traces and logs (it is a buffer)."""
+    """Yield the stream's messages, a batch of records (and maybe a state) at a time."""
     stream = request.stream
     columns = describe(backend, stream)
     out.stream_status(stream.name, stream.namespace, "STARTED")
-    plan = _incremental_plan(backend, request, columns, out) if request.incremental else _full_plan(backend, stream, columns)
-    if plan is not None:
-        estimate = backend.estimate_rows(*_count_query(plan))
-        if estimate is not None:
-            out.estimate_trace(stream.name, stream.namespace, estimate)
-    yield _drain(out)
-
-    last_value, count = None, 0
-    if plan is not None:
-        build = record_builder(columns)
-        cursor_index = columns.index(plan.cursor) if plan.cursor else None
-        last_emitted: Any = None
-        until_checkpoint = checkpoint_every
-        for rows in backend.batches(plan.query, plan.params, FETCH_ROWS):
-            if count == 0:
-                out.stream_status(stream.name, stream.namespace, "RUNNING")
-            start = 0
-            while start < len(rows):
-                chunk = rows[start : start + until_checkpoint]
-                start += len(chunk)
-                count += len(chunk)
-                until_checkpoint -= len(chunk)
-                out.write_many(record_message(stream.name, build(row), stream.namespace) for row in chunk)
-                if cursor_index is None:
-                    continue
-                last_value = chunk[-1][cursor_index]
-                if until_checkpoint == 0:
-                    until_checkpoint = checkpoint_every
-                    # Never repeat the previous state, and leave the value the stream ends on to the
-                    # final state, so no two identical states enclose records.
-                    if last_value not in (last_emitted, plan.upper):
-                        out.write(_state(stream, CursorState(plan.cursor.name, last_value)))  # type: ignore[union-attr]
-                        last_emitted = last_value
-            yield _drain(out)
-
-    out.write(_state(stream, _final_state(request, plan, last_value)))
-    out.log(f"stream {stream.label}: {count} records")
+    if request.incremental:
+        yield from _incremental(backend, request, columns, checkpoint_every, out)
+    else:
+        yield from _full_refresh(backend, stream, columns, out)
     out.stream_status(stream.name, stream.namespace, "COMPLETE")
-    yield _drain(out)
+    yield out.drain()
 
 
-def _full_plan(backend: Backend, stream: StreamDef, columns: list[Column]) -> _Plan:
-    return _Plan(f"SELECT {_select_list(backend, columns)} FROM ({stream.sql}) AS m", [], None, None, None)
+def _full_refresh(
+    backend: Backend, stream: StreamDef, columns: list[Column], out: MessageBuffer
+) -> Iterator[Messages]:
+    source = f"FROM {stream.subquery}"
+    _estimate(backend, stream, f"SELECT * {source}", [], out)
+    query = f"SELECT {_select_list(backend, columns)} {source}"
+    for _chunk in _records(backend, stream, columns, query, [], FETCH_ROWS, out):
+        yield out.drain()
+    out.write(stream_state_message(stream.name, stream.namespace, FULL_REFRESH_STATE))
 
 
-def _incremental_plan(backend: Backend, request: ReadRequest, columns: list[Column], out: Output) -> _Plan | None:
-    """The bounded, ordered query; None when no row has a cursor value."""
+def _incremental(
+    backend: Backend, request: ReadRequest, columns: list[Column], every: int, out: MessageBuffer
+) -> Iterator[Messages]:
     stream, field = request.stream, request.cursor_field
     if field is None:
-        raise_config(stream, "incremental sync needs a cursor field")
+        raise ConfigError(f"stream {stream.label}: incremental sync needs a cursor field")
     cursor = cursor_column(columns, field, stream)
-    order = [cursor.name] + [column_named(columns, key, stream, "primary key").name for key in request.primary_key]
-    prior = CursorState.from_json(request.prior_state)
-    if prior is not None and prior.field != field:
-        out.log(f"stream {stream.label}: cursor changed from {prior.field!r} to {field!r}; reading everything", "WARN")
-        prior = None
+    order = [cursor.name] + [
+        column_named(columns, key, stream, "primary key").name for key in request.primary_key
+    ]
+    state = _prior_state(request, field, out)
 
     c, marker = backend.quote(cursor.name), backend.placeholder
     upper, nulls = backend.fetch_one(
-        f"SELECT {backend.output_sql(cursor, f'MAX({c})')}, COUNT(*) - COUNT({c}) FROM ({stream.sql}) AS m", []
+        f"SELECT {backend.output_sql(cursor, f'MAX({c})')}, COUNT(*) - COUNT({c}) FROM {stream.subquery}",
+        [],
     )
     if nulls:
-        out.log(f"stream {stream.label}: {nulls} rows have a NULL {field!r} and are not read incrementally", "WARN")
+        out.log(
+            f"stream {stream.label}: {nulls} rows have a NULL {field!r} and are not read incrementally",
+            "WARN",
+        )
     if upper is None:
-        return None
-    where, params = f"{c} <= {marker}", [upper]
-    if prior is not None and prior.value is not None:
-        where, params = f"{c} >= {marker} AND {where}", [prior.value, upper]
-    query = (
-        f"SELECT {_select_list(backend, columns)} FROM ({stream.sql}) AS m WHERE {where}"
-        f" ORDER BY {', '.join(backend.quote(name) for name in order)}"
-    )
-    return _Plan(query, params, cursor, prior, upper)
+        out.estimate_trace(stream.name, stream.namespace, 0)
+    else:
+        where, params = f"{c} <= {marker}", [upper]
+        if state.value is not None:
+            where, params = f"{c} >= {marker} AND {where}", [state.value, upper]
+        source = f"FROM {stream.subquery} WHERE {where}"
+        _estimate(backend, stream, f"SELECT * {source}", params, out)
+        query = (
+            f"SELECT {_select_list(backend, columns)} {source}"
+            f" ORDER BY {', '.join(backend.quote(name) for name in order)}"
+        )
+        cursor_index, count, checkpointed = columns.index(cursor), 0, None
+        for chunk in _records(backend, stream, columns, query, params, every, out):
+            count += len(chunk)
+            state = CursorState(field, chunk[-1][cursor_index])
+            # Never repeat the previous checkpoint, and leave the value the read ends on (the upper
+            # bound) to the final state: two identical states must not enclose records.
+            if count % every == 0 and state.value not in (checkpointed, upper):
+                out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
+                checkpointed = state.value
+            yield out.drain()
+    out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
 
 
-def raise_config(stream: StreamDef, problem: str) -> Any:
-    from source_warehouse_model.config import ConfigError
+def _prior_state(request: ReadRequest, field: str, out: MessageBuffer) -> CursorState:
+    prior = CursorState.from_json(request.prior_state)
+    if prior is not None and prior.field != field:
+        out.log(
+            f"stream {request.stream.label}: cursor changed from {prior.field!r} to {field!r}, reading all",
+            "WARN",
+        )
+        prior = None
+    return prior or CursorState(field, None)
 
-    raise ConfigError(f"stream {stream.label}: {problem}")
+
+def _estimate(backend: Backend, stream: StreamDef, query: str, params: list[Any], out: MessageBuffer) -> None:
+    estimate = backend.estimate_rows(query, params)
+    if estimate is not None:
+        out.estimate_trace(stream.name, stream.namespace, estimate)
+
+
+def _select_list(backend: Backend, columns: list[Column]) -> str:
+    selected = []
+    for column in columns:
+        name = backend.quote(column.name)
+        expression = backend.output_sql(column, name)
+        selected.append(name if expression == name else f"{expression} AS {name}")
+    return ", ".join(selected)
+
+
+def _records(
+    backend: Backend,
+    stream: StreamDef,
+    columns: list[Column],
+    query: str,
+    params: list[Any],
+    every: int,
+    out: MessageBuffer,
+) -> Iterator[list[Row]]:
+    """Buffer a record per row, yielding after each chunk; a chunk also ends after every `every`th row."""
+    build = record_builder(columns)
+    for number, chunk in enumerate(_chunks(backend.batches(query, params, FETCH_ROWS), every)):
+        if number == 0:
+            out.stream_status(stream.name, stream.namespace, "RUNNING")
+        out.write_many(record_message(stream.name, build(row), stream.namespace) for row in chunk)
+        yield chunk
+
+
+def _chunks(batches: Iterable[list[Row]], every: int) -> Iterator[list[Row]]:
+    count = 0
+    for rows in batches:
+        start = 0
+        while start < len(rows):
+            end = min(len(rows), start + every - count % every)
+            yield rows[start:end]
+            count += end - start
+            start = end

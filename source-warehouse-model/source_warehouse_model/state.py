@@ -3,7 +3,9 @@
 A stream's state is ``{"cursor_field": "updated_at", "cursor": "2024-05-01T12:00:00.123456",
 "cursor_type": "timestamp"}``. The cursor is always text, typed by ``cursor_type``, so that decoding
 it gives back exactly the value the warehouse returned (microseconds, nanosecond text, every
-decimal digit, integers beyond 64 bits) and binding it as a parameter compares exactly.
+decimal digit, integers beyond 64 bits) and binding it as a parameter compares exactly. Values a
+backend returns as text to keep precision (DuckDB TIMESTAMP_NS) are stored as `string`; the
+warehouse casts them back to the column's type when comparing.
 """
 
 from __future__ import annotations
@@ -83,7 +85,10 @@ class PriorStates:
     def __init__(self, raw: Any) -> None:
         self._streams: dict[tuple[str | None, str], Any] = {}
         self._legacy: dict[str, Any] = {}
-        for message in [{"type": "LEGACY", "data": raw}] if isinstance(raw, dict) else raw or []:
+        messages: list[dict[str, Any]] = (
+            [{"type": "LEGACY", "data": raw}] if isinstance(raw, dict) else raw or []
+        )
+        for message in messages:
             key = state_stream_key(message)
             if key is not None:
                 self._streams[key] = (message.get("stream") or {}).get("stream_state")
@@ -91,4 +96,6 @@ class PriorStates:
                 self._legacy.update(message["data"])
 
     def get(self, namespace: str | None, name: str) -> Any:
-        return self._streams[(namespace, name)] if (namespace, name) in self._streams else self._legacy.get(name)
+        return (
+            self._streams[(namespace, name)] if (namespace, name) in self._streams else self._legacy.get(name)
+        )

@@ -34,6 +34,11 @@ class StreamDef:
     cursor_field: str | None = None
 
     @property
+    def subquery(self) -> str:
+        """The SQL as a FROM item; closed on its own line so a trailing -- comment cannot swallow it."""
+        return f"({self.sql}\n) AS m"
+
+    @property
     def label(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
 
@@ -41,7 +46,11 @@ class StreamDef:
 def declared_streams(config: SourceConfig, backend: Backend) -> list[StreamDef]:
     """Every relation in the configured schemas, then the models."""
     streams = [
-        StreamDef(relation.name, relation.schema, f"SELECT * FROM {_quoted(backend, relation.schema, relation.name)}")
+        StreamDef(
+            relation.name,
+            relation.schema,
+            f"SELECT * FROM {backend.quote(relation.schema)}.{backend.quote(relation.name)}",
+        )
         for relation in backend.relations(config.schemas)
     ]
     return streams + [_model_stream(model, backend) for model in config.models]
@@ -51,10 +60,6 @@ def missing_schemas(config: SourceConfig, streams: list[StreamDef]) -> list[str]
     """Configured schemas without any relation: usually a typo."""
     found = {stream.namespace.lower() for stream in streams if stream.namespace}
     return [schema for schema in config.schemas if schema.lower() not in found]
-
-
-def _quoted(backend: Backend, *names: str) -> str:
-    return ".".join(backend.quote(name) for name in names)
 
 
 def _model_stream(model: ModelConfig, backend: Backend) -> StreamDef:
@@ -70,7 +75,7 @@ def _model_stream(model: ModelConfig, backend: Backend) -> StreamDef:
 def describe(backend: Backend, stream: StreamDef) -> list[Column]:
     """The stream's columns; a query that does not compile is the user's to fix."""
     try:
-        return backend.describe(f"SELECT * FROM ({stream.sql}) AS m")
+        return backend.describe(f"SELECT * FROM {stream.subquery}")
     except Exception as exc:
         raise ConfigError(f"stream {stream.label}: the query fails: {exc}") from exc
 
@@ -87,7 +92,7 @@ def cursor_column(columns: list[Column], name: str, stream: StreamDef) -> Column
     column = column_named(columns, name, stream, "cursor")
     if column.kind not in CURSOR_KINDS:
         raise ConfigError(
-            f"stream {stream.label}: cursor column {name!r} has type {column.native_type}, which cannot be a cursor"
+            f"stream {stream.label}: cursor column {name!r} is {column.native_type}, which cannot be a cursor"
         )
     return column
 

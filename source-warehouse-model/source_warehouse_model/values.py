@@ -42,7 +42,7 @@ JSON_SCHEMAS: dict[Kind, dict[str, Any]] = {
 }
 
 
-def exact_number(value: Decimal | int | str) -> orjson.Fragment | None:
+def _exact_number(value: Decimal | int | str) -> orjson.Fragment | None:
     """The value's own digits as a JSON number literal.
 
     float() would round DECIMAL(38, 9) and wide integers, and orjson writes neither Decimal nor ints
@@ -54,20 +54,20 @@ def exact_number(value: Decimal | int | str) -> orjson.Fragment | None:
     return orjson.Fragment(str(value))
 
 
-def base64_text(value: bytes) -> str:
+def _base64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-def plain(value: Any) -> Any:
+def _plain(value: Any) -> Any:
     """A nested value (STRUCT, LIST, MAP, parsed JSON) with every leaf made writable by orjson."""
     if isinstance(value, dict):
-        return {key if isinstance(key, str) else str(key): plain(item) for key, item in value.items()}
+        return {key if isinstance(key, str) else str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
+        return [_plain(item) for item in value]
     if isinstance(value, Decimal):
-        return exact_number(value)
+        return _exact_number(value)
     if isinstance(value, bytes):
-        return base64_text(value)
+        return _base64(value)
     if isinstance(value, timedelta) or (isinstance(value, time) and value.tzinfo is not None):
         return str(value)
     return value
@@ -75,7 +75,7 @@ def plain(value: Any) -> Any:
 
 def _json_value(value: Any) -> Any:
     # orjson parses integers beyond 64 bits as floats; JSON documents rarely hold them.
-    return orjson.loads(value) if isinstance(value, str | bytes) else plain(value)
+    return orjson.loads(value) if isinstance(value, str | bytes) else _plain(value)
 
 
 def _time_text(value: Any) -> Any:
@@ -83,13 +83,13 @@ def _time_text(value: Any) -> Any:
 
 
 _CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
-    Kind.BIG_INTEGER: exact_number,
-    Kind.DECIMAL: exact_number,
+    Kind.BIG_INTEGER: _exact_number,
+    Kind.DECIMAL: _exact_number,
     Kind.TIME_TZ: _time_text,
     Kind.JSON: _json_value,
-    Kind.OBJECT: plain,
-    Kind.ARRAY: plain,
-    Kind.BINARY: base64_text,
+    Kind.OBJECT: _plain,
+    Kind.ARRAY: _plain,
+    Kind.BINARY: _base64,
 }
 
 Row = tuple[Any, ...]

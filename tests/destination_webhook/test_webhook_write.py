@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airbyte_protocol_dataclasses.models import DestinationCatalog
+from serpyco_rs import Serializer
 from destination_webhook.destination import DestinationWebhook
 
 from tests.fakes.webhook import WebhookReceiver
@@ -234,6 +236,8 @@ def test_spec_marks_secrets_and_check_reports_reachability(
 def test_discover_prints_a_destination_catalog(tmp_path: Path, webhook_receiver: WebhookReceiver) -> None:
     run = run_destination(DestinationWebhook, tmp_path, "discover", config_for(webhook_receiver))
     (message,) = run.of_type("DESTINATION_CATALOG")
+    catalog = Serializer(DestinationCatalog).load(message["destination_catalog"])  # protocol 0.16 shape
+    assert catalog.operations[0].matching_keys == []
     operations = message["destination_catalog"]["operations"]
     assert [(o["object_name"], o["sync_mode"]) for o in operations] == [("endpoint", "append")]
 

@@ -27,7 +27,7 @@ class Kind(StrEnum):
     BIG_INTEGER = "big_integer"  # int (or digit text) that may exceed 64 bits
     NUMBER = "number"  # float
     DECIMAL = "decimal"  # Decimal
-    STRING = "string"  # str (orjson also writes uuid.UUID)
+    STRING = "string"  # str
     DATE = "date"  # date
     TIME = "time"  # time without tzinfo
     TIME_TZ = "time_tz"  # time with tzinfo, or text

@@ -64,7 +64,10 @@ class DuckDBBackend(Backend):
             f" WHERE table_catalog = current_database() AND lower(table_schema) IN ({markers})"
             " ORDER BY table_schema, table_name"
         )
-        return [Relation(schema, name) for schema, name in self._connection.cursor().execute(query, schemas).fetchall()]
+        return [
+            Relation(schema, name)
+            for schema, name in self._connection.cursor().execute(query, schemas).fetchall()
+        ]
 
     def describe(self, query: str) -> list[Column]:
         rows = self._connection.cursor().execute(f"DESCRIBE {query}").fetchall()

@@ -1,0 +1,108 @@
+"""The connector's commands as Airbyte message dicts, shared by the console script and the CDK source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from retl_shared.redaction import Redactor
+
+from source_warehouse_model.backends import connect
+from source_warehouse_model.config import ConfigError, parse_config, spec_schema
+from source_warehouse_model.messages import MessageBuffer, Messages
+from source_warehouse_model.reader import ReadRequest, read_stream
+from source_warehouse_model.state import PriorStates
+from source_warehouse_model.streams import (
+    StreamDef,
+    airbyte_stream,
+    declared_streams,
+    describe,
+    missing_schemas,
+    validate_keys,
+)
+
+
+def spec_message() -> dict[str, Any]:
+    return {"type": "SPEC", "spec": {"connectionSpecification": spec_schema()}}
+
+
+def check_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
+    """SUCCEEDED when the warehouse opens and every stream's query, cursor and key columns resolve."""
+    try:
+        config = parse_config(raw_config)
+        with connect(config.warehouse) as backend:
+            streams = declared_streams(config, backend)
+            missing = missing_schemas(config, streams)
+            if missing:
+                raise ConfigError(f"no tables or views in schema(s): {', '.join(missing)}")
+            for stream in streams:
+                validate_keys(stream, describe(backend, stream))
+    except ConfigError as exc:
+        return _status("FAILED", str(exc))
+    except Exception as exc:
+        return _status("FAILED", f"{type(exc).__name__}: {exc}")
+    return _status("SUCCEEDED")
+
+
+def discover_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
+    config = parse_config(raw_config)
+    entries = []
+    with connect(config.warehouse) as backend:
+        for stream in declared_streams(config, backend):
+            columns = describe(backend, stream)
+            validate_keys(stream, columns)
+            entries.append(airbyte_stream(stream, columns))
+    return {"type": "CATALOG", "catalog": {"streams": entries}}
+
+
+def read_messages(
+    raw_config: Mapping[str, Any], catalog: Mapping[str, Any], state: Any, redactor: Redactor | None = None
+) -> Iterator[Messages]:
+    """Yield batches of messages for every configured stream, in catalog order.
+
+    ``state`` is the parsed `--state` file: a list of AirbyteStateMessage dicts, or a legacy dict.
+    """
+    config = parse_config(raw_config)
+    priors = PriorStates(state)
+    out = MessageBuffer(redactor)
+    with connect(config.warehouse) as backend:
+        streams = {(stream.namespace, stream.name): stream for stream in declared_streams(config, backend)}
+        requests = [_request(configured, streams, priors) for configured in catalog.get("streams", [])]
+        for request in requests:
+            try:
+                yield from read_stream(backend, request, config.checkpoint_every_records, out)
+            except Exception:
+                out.stream_status(request.stream.name, request.stream.namespace, "INCOMPLETE")
+                yield out.drain()
+                raise
+
+
+def _request(
+    configured: Mapping[str, Any], streams: dict[tuple[str | None, str], StreamDef], priors: PriorStates
+) -> ReadRequest:
+    descriptor = configured["stream"]
+    key = (descriptor.get("namespace"), descriptor["name"])
+    stream = streams.get(key)
+    if stream is None:
+        label = ".".join(part for part in key if part)
+        raise ConfigError(
+            f"stream {label} is in the catalog but not in the source config; refresh the schema"
+        )
+    cursor_path = configured.get("cursor_field") or []
+    key_paths = configured.get("primary_key") or []
+    if len(cursor_path) > 1 or any(len(path) != 1 for path in key_paths):
+        raise ConfigError(f"stream {stream.label}: cursor and primary key must be top-level columns")
+    return ReadRequest(
+        stream=stream,
+        incremental=configured.get("sync_mode") == "incremental",
+        cursor_field=cursor_path[0] if cursor_path else stream.cursor_field,
+        primary_key=tuple(path[0] for path in key_paths) or stream.primary_key,
+        prior_state=priors.get(*key),
+    )
+
+
+def _status(status: str, message: str | None = None) -> dict[str, Any]:
+    connection_status: dict[str, Any] = {"status": status}
+    if message is not None:
+        connection_status["message"] = message
+    return {"type": "CONNECTION_STATUS", "connectionStatus": connection_status}
