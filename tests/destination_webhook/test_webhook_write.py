@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from airbyte_protocol_dataclasses.models import DestinationCatalog
-from serpyco_rs import Serializer
 from destination_webhook.destination import DestinationWebhook
+from serpyco_rs import Serializer
 
 from tests.fakes.webhook import WebhookReceiver
 from tests.harness import configured_catalog, record_line, run_destination, state_line
@@ -54,7 +54,8 @@ def test_batches_arrive_as_json_arrays_with_states_after_them(
         {"recordCount": 5.0, "rejectedRecordCount": 0},
         {"recordCount": 3.0, "rejectedRecordCount": 0},
     ]
-    assert webhook_receiver.received_records()[0] == {"id": 0, "email": "u0@x.com"}  # null skipped
+    first = next(r for r in webhook_receiver.received_records() if r["id"] == 0)
+    assert first == {"id": 0, "email": "u0@x.com"}  # the null tier was skipped
 
 
 def test_batch_size_one_sends_single_objects(webhook_receiver: WebhookReceiver, tmp_path: Path) -> None:
