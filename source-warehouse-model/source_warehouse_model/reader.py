@@ -9,6 +9,7 @@ destinations upsert them; rows with a NULL cursor cannot be placed and are skipp
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from source_warehouse_model.streams import StreamDef, column_named, cursor_colum
 from source_warehouse_model.values import Row, record_builder
 
 FETCH_ROWS = 10_000  # rows per fetch and per write: memory stays flat whatever the stream's size
+PROGRESS_SECONDS = 10.0  # a long read logs its count and rate this often, so a sync visibly lives
 # What the CDK writes for a stream without cursor: every stream must end with a state.
 FULL_REFRESH_STATE = {"__ab_no_cursor_state_message": True}
 
@@ -148,10 +150,17 @@ def _records(
 ) -> Iterator[list[Row]]:
     """Buffer a record per row, yielding after each chunk; a chunk also ends after every `every`th row."""
     build = record_builder(columns)
+    started = last_log = time.monotonic()
+    rows = 0
     for number, chunk in enumerate(_chunks(backend.batches(query, params, FETCH_ROWS), every)):
         if number == 0:
             out.stream_status(stream.name, stream.namespace, "RUNNING")
         out.write_many(record_message(stream.name, build(row), stream.namespace) for row in chunk)
+        rows += len(chunk)
+        now = time.monotonic()
+        if now - last_log >= PROGRESS_SECONDS:
+            out.log(f"stream {stream.label}: {rows} rows read, {rows / (now - started):.0f} rows/s")
+            last_log = now
         yield chunk
 
 

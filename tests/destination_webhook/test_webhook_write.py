@@ -268,3 +268,23 @@ def test_console_script_writes_over_stdin(webhook_receiver: WebhookReceiver, tmp
     assert result.returncode == 0, result.stdout
     assert b'"type":"STATE"' in result.stdout
     assert len(webhook_receiver.received_records()) == 3
+
+
+def test_a_bad_line_fails_after_the_states_before_it(
+    webhook_receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    lines = [*contacts(2), state_line("contacts", 1), b'{"type": "RECORD", "record": ', *contacts(2, 2)]
+    run = run_destination(
+        DestinationWebhook,
+        tmp_path,
+        "write",
+        config_for(webhook_receiver),
+        configured_catalog("contacts"),
+        lines,
+    )
+    assert run.code == 1 and run.error is not None
+    assert run.error["failure_type"] == "system_error"
+    assert "line 4 is not a valid Airbyte message" in run.error["message"]
+    assert [s["stream"]["stream_state"] for s in run.states] == [1]
+    assert sorted(r["id"] for r in webhook_receiver.received_records()) == [0, 1]
+    assert run.messages.index(run.of_type("STATE")[0]) < run.messages.index(run.of_type("TRACE")[-1])
