@@ -16,7 +16,6 @@ from typing import IO, Any, ClassVar, Generic, TypeVar
 
 import orjson
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAirbyteStream
-from pydantic import ValidationError
 
 from retl_shared.config import DestinationConfig, StreamMapping
 from retl_shared.errors import ConfigError, SyncError
@@ -24,7 +23,7 @@ from retl_shared.mapping import Mapper
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
 from retl_shared.sink import ObjectSpec, Sink
-from retl_shared.spec import spec_schema
+from retl_shared.spec import parse_config, spec_schema
 from retl_shared.writer import Route, StreamKey, WriteLoop
 
 C = TypeVar("C", bound=DestinationConfig)
@@ -69,14 +68,7 @@ class ActivationDestination(ABC, Generic[C]):
 
     def load_config(self, raw: dict[str, Any]) -> C:
         self.redactor.add(*secret_values(raw, spec_schema(self.config_model)))
-        try:
-            return self.config_model.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or 'config'}: {error['msg']}"
-                for error in exc.errors(include_input=False, include_url=False)
-            )
-            raise ConfigError(f"The config is not valid: {problems}") from None
+        return parse_config(self.config_model, raw)
 
     def check(self, config: C) -> None:
         self.check_connection(config)

@@ -1,13 +1,17 @@
-"""Pydantic config models → the spec's JSON Schema, in the shape Airbyte's UI renders."""
+"""Pydantic config models → the spec's JSON Schema in the shape Airbyte's UI renders, and back."""
 
 from __future__ import annotations
 
 import copy
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from airbyte_cdk.sources.utils.schema_helpers import expand_refs
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from retl_shared.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @cache
@@ -15,7 +19,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema()
     expand_refs(schema)  # the UI does not follow $ref
     schema.pop("$defs", None)
-    _collapse_optional(schema)
+    _tidy(schema)
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     return schema
 
@@ -25,9 +29,25 @@ def spec_schema(model: type[BaseModel]) -> dict[str, Any]:
     return copy.deepcopy(_schema(model))
 
 
-def _collapse_optional(node: Any) -> None:
-    """Turn pydantic's ``anyOf: [X, {type: null}]`` for optional fields into plain X."""
+def parse_config(model: type[M], raw: Any) -> M:
+    """Validate a config; the error lists every problem by path, never the values (they may be secrets)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise ConfigError(f"The config is not valid: {problems}") from None
+
+
+def _tidy(node: Any) -> None:
+    """Drop what pydantic adds that the UI misreads: ``anyOf: [X, {type: null}]`` for optional fields
+    becomes X, ``default: null`` goes, and ``discriminator`` (it points into the removed $defs; the
+    const discriminating field suffices) goes."""
     if isinstance(node, dict):
+        if "oneOf" in node:
+            node.pop("discriminator", None)
         options = node.get("anyOf")
         if isinstance(options, list):
             concrete = [o for o in options if o != {"type": "null"}]
@@ -35,10 +55,10 @@ def _collapse_optional(node: Any) -> None:
                 del node["anyOf"]
                 for key, value in concrete[0].items():
                     node.setdefault(key, value)
-                if node.get("default", "") is None:
-                    del node["default"]
+        if "default" in node and node["default"] is None:
+            del node["default"]
         for value in node.values():
-            _collapse_optional(value)
+            _tidy(value)
     elif isinstance(node, list):
         for item in node:
-            _collapse_optional(item)
+            _tidy(item)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from airbyte_cdk.sources.utils.schema_helpers import expand_refs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from retl_shared import spec as retl_spec
+from retl_shared.errors import ConfigError
 
-
-class ConfigError(Exception):
-    """A problem the user must fix in the config or the warehouse; reported as ``config_error``."""
+__all__ = ["ConfigError", "SourceConfig", "parse_config", "spec_schema"]
 
 
 # Airbyte's UI does not render the anyOf-with-null pydantic produces for optional fields.
@@ -109,38 +108,11 @@ class SourceConfig(BaseModel):
 
 
 def parse_config(raw: Any) -> SourceConfig:
-    try:
-        return SourceConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(f"invalid config: {problems}") from None
+    return retl_spec.parse_config(SourceConfig, raw)
 
 
 def spec_schema() -> dict[str, Any]:
-    """The config's JSON schema with every $ref inlined, as Airbyte's UI needs."""
-    schema = SourceConfig.model_json_schema()
-    expand_refs(schema)
-    schema.pop("$defs", None)
-    _tidy(schema)
-    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
-
-
-def _tidy(node: Any) -> None:
-    """Drop what pydantic adds that Airbyte's UI misreads: `discriminator` (it points into the
-    removed $defs; the const `type` suffices) and `default: null` on optional text fields."""
-    if isinstance(node, dict):
-        if "oneOf" in node:
-            node.pop("discriminator", None)
-        if "default" in node and node["default"] is None:
-            del node["default"]
-        for value in node.values():
-            _tidy(value)
-    elif isinstance(node, list):
-        for value in node:
-            _tidy(value)
+    return retl_spec.spec_schema(SourceConfig)
 
 
 _PART = re.compile(r'"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*)')
