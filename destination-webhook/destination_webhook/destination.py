@@ -24,7 +24,12 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
         return [endpoint()]
 
     def create_sink(
-        self, config: WebhookConfig, object_spec: ObjectSpec, operation: str, mapping: StreamMapping
+        self,
+        config: WebhookConfig,
+        object_spec: ObjectSpec,
+        operation: str,
+        mapping: StreamMapping,
+        columns: list[str],
     ) -> Sink:
         client = WebhookClient(config, self.redactor)
         return EndpointSink(object_spec, operation, client, config.batch_size or 100, config.max_body_bytes)

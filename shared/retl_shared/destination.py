@@ -53,8 +53,14 @@ class ActivationDestination(ABC, Generic[C]):
         """The objects the API offers (only ``names`` when given), read from the live API."""
 
     @abstractmethod
-    def create_sink(self, config: C, object_spec: ObjectSpec, operation: str, mapping: StreamMapping) -> Sink:
-        """A sink writing one stream to ``object_spec`` with ``operation``."""
+    def create_sink(
+        self, config: C, object_spec: ObjectSpec, operation: str, mapping: StreamMapping, columns: list[str]
+    ) -> Sink:
+        """A sink writing one stream to ``object_spec`` with ``operation``; raise ConfigError if it can't.
+
+        ``columns`` are the stream's columns from the catalog's JSON schema (empty in ``check``):
+        destinations that validate field names use them for pass-through mappings.
+        """
 
     # --- commands ---------------------------------------------------------------------------------------
 
@@ -71,13 +77,24 @@ class ActivationDestination(ABC, Generic[C]):
         return parse_config(self.config_model, raw)
 
     def check(self, config: C) -> None:
+        """Credentials, then every stream mapping as far as it can be checked without a catalog."""
         self.check_connection(config)
-        names = {m.object for m in config.streams if m.object}
-        objects = {o.name: o for o in self.objects(config, names or None)}
+        objects = self._objects_for(config, config.streams)
+        problems = []
         for mapping in config.streams:
-            self._object_for(mapping, objects)
-            if mapping.operation:
-                self._operation_for(mapping, objects[self._object_name(mapping, objects)], "")
+            try:
+                object_spec = self._object_for(mapping, objects)
+                self.create_sink(
+                    config, object_spec, self._operation_for(mapping, object_spec, ""), mapping, []
+                )
+            except ConfigError as exc:
+                problems.append(exc.message)
+        if problems:
+            raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
+
+    def _objects_for(self, config: C, mappings: Iterable[StreamMapping]) -> dict[str, ObjectSpec]:
+        names = {m.object for m in mappings if m.object}
+        return {o.name: o for o in self.objects(config, names or None)}
 
     def discover(self, config: C) -> dict[str, Any]:
         operations = [
@@ -85,10 +102,10 @@ class ActivationDestination(ABC, Generic[C]):
                 "object_name": spec.name,
                 "sync_mode": mode,
                 "json_schema": spec.json_schema(),
-                "matching_keys": spec.matching_keys,
+                "matching_keys": spec.keys_for(operation),
             }
             for spec in self.objects(config)
-            for mode in dict.fromkeys(spec.operations.values())
+            for operation, mode in spec.operations.items()
         ]
         return {"type": "DESTINATION_CATALOG", "destination_catalog": {"operations": operations}}
 
@@ -114,8 +131,7 @@ class ActivationDestination(ABC, Generic[C]):
             )
             for cs in catalog
         ]
-        names = {m.object for _, m in mappings if m.object}
-        objects = {o.name: o for o in self.objects(config, names or None)}
+        objects = self._objects_for(config, (m for _, m in mappings))
         routes: dict[StreamKey, Route] = {}
         problems: list[str] = []
         for configured, mapping in mappings:
@@ -125,8 +141,10 @@ class ActivationDestination(ABC, Generic[C]):
                     configured.destination_sync_mode, "value", str(configured.destination_sync_mode)
                 )
                 operation = self._operation_for(mapping, object_spec, mode)
-                sink = self.create_sink(config, object_spec, operation, mapping)
-                match_key = self._match_key(mapping, object_spec, configured)
+                schema = configured.stream.json_schema or {}
+                columns = list((schema.get("properties") or {}).keys())
+                sink = self.create_sink(config, object_spec, operation, mapping, columns)
+                match_key = self._match_key(mapping, object_spec, operation, configured)
                 if sink.requires_match_key and not match_key:
                     raise ConfigError(
                         f"stream {mapping.stream!r} needs a match_key for {object_spec.name}.{operation}"
@@ -158,7 +176,8 @@ class ActivationDestination(ABC, Generic[C]):
 
     @staticmethod
     def _operation_for(mapping: StreamMapping, object_spec: ObjectSpec, sync_mode: str) -> str:
-        operation = mapping.operation or object_spec.operation_for(sync_mode)
+        """The mapping's operation, else the sync mode's (in check: the object's first)."""
+        operation = mapping.operation or object_spec.operation_for(sync_mode or "append_dedup")
         if operation not in object_spec.operations:
             wanted = operation or f"one for sync mode {sync_mode!r}"
             raise ConfigError(
@@ -169,13 +188,13 @@ class ActivationDestination(ABC, Generic[C]):
 
     @staticmethod
     def _match_key(
-        mapping: StreamMapping, spec: ObjectSpec, configured: ConfiguredAirbyteStream
+        mapping: StreamMapping, spec: ObjectSpec, operation: str, configured: ConfiguredAirbyteStream
     ) -> list[str]:
-        """The mapping's, else the object's first matching key, else the stream's primary key renamed."""
+        """The mapping's, else the operation's first matching key, else the stream's primary key renamed."""
         if mapping.match_key:
             return mapping.match_key
-        if spec.matching_keys:
-            return spec.matching_keys[0]
+        if spec.keys_for(operation):
+            return spec.keys_for(operation)[0]
         primary_key = configured.primary_key or configured.stream.source_defined_primary_key or []
         return [mapping.fields.get(path[-1], path[-1]) for path in primary_key if path]
 

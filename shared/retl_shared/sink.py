@@ -80,11 +80,16 @@ class ObjectSpec:
     name: str
     operations: dict[str, str]  # operation → the Airbyte destination sync mode it serves
     matching_keys: list[list[str]] = field(default_factory=list)
+    # Keys that differ by operation (HubSpot updates by record id, upserts by a unique property).
+    operation_keys: dict[str, list[list[str]]] = field(default_factory=dict)
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # field → JSON schema
     field_types: dict[str, FieldType] = field(default_factory=dict)  # field → kernel coercion
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "object", "additionalProperties": True, "properties": self.fields}
+
+    def keys_for(self, operation: str) -> list[list[str]]:
+        return self.operation_keys.get(operation, self.matching_keys)
 
     def operation_for(self, sync_mode: str) -> str | None:
         """The operation serving a sync mode: the object's own, else the kernel's default naming."""
