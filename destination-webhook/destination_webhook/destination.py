@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from retl_shared.config import StreamMapping
 from retl_shared.destination import ActivationDestination
-from retl_shared.sink import ObjectSpec, Sink
+from retl_shared.sink import ObjectSpec, Sink, Target
 
 from destination_webhook.catalog import endpoint
 from destination_webhook.client import WebhookClient
@@ -23,13 +22,6 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
     def objects(self, config: WebhookConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         return [endpoint()]
 
-    def create_sink(
-        self,
-        config: WebhookConfig,
-        object_spec: ObjectSpec,
-        operation: str,
-        mapping: StreamMapping,
-        columns: list[str],
-    ) -> Sink:
+    def create_sink(self, config: WebhookConfig, target: Target) -> Sink:
         client = WebhookClient(config, self.redactor)
-        return EndpointSink(object_spec, operation, client, config.batch_size or 100, config.max_body_bytes)
+        return EndpointSink(target, client, config.batch_size or 100, config.max_body_bytes)

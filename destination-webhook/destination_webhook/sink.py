@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Sink
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
 
 from destination_webhook.client import WebhookClient
 
@@ -11,15 +11,8 @@ from destination_webhook.client import WebhookClient
 class EndpointSink(Sink):
     requires_match_key = False  # a webhook takes whatever it is sent; a key only deduplicates
 
-    def __init__(
-        self,
-        object_spec: ObjectSpec,
-        operation: str,
-        client: WebhookClient,
-        batch_size: int,
-        max_body_bytes: int,
-    ) -> None:
-        super().__init__(object_spec, operation)
+    def __init__(self, target: Target, client: WebhookClient, batch_size: int, max_body_bytes: int) -> None:
+        super().__init__(target)
         self.client = client
         self.single = batch_size == 1
         self.limits = BatchLimits(

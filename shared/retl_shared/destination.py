@@ -22,7 +22,7 @@ from retl_shared.errors import ConfigError, SyncError
 from retl_shared.mapping import Mapper
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
-from retl_shared.sink import ObjectSpec, Sink
+from retl_shared.sink import ObjectSpec, Sink, Target
 from retl_shared.spec import parse_config, spec_schema
 from retl_shared.writer import Route, StreamKey, WriteLoop
 
@@ -53,14 +53,8 @@ class ActivationDestination(ABC, Generic[C]):
         """The objects the API offers (only ``names`` when given), read from the live API."""
 
     @abstractmethod
-    def create_sink(
-        self, config: C, object_spec: ObjectSpec, operation: str, mapping: StreamMapping, columns: list[str]
-    ) -> Sink:
-        """A sink writing one stream to ``object_spec`` with ``operation``; raise ConfigError if it can't.
-
-        ``columns`` are the stream's columns from the catalog's JSON schema (empty in ``check``):
-        destinations that validate field names use them for pass-through mappings.
-        """
+    def create_sink(self, config: C, target: Target) -> Sink:
+        """A sink writing one stream to its target; raise ConfigError naming what to fix if it can't."""
 
     # --- commands ---------------------------------------------------------------------------------------
 
@@ -143,8 +137,8 @@ class ActivationDestination(ABC, Generic[C]):
                 operation = self._operation_for(mapping, object_spec, mode)
                 schema = configured.stream.json_schema or {}
                 columns = list((schema.get("properties") or {}).keys())
-                sink = self.create_sink(config, object_spec, operation, mapping, columns)
                 match_key = self._match_key(mapping, object_spec, operation, configured)
+                sink = self.create_sink(config, Target(object_spec, operation, mapping, match_key, columns))
                 if sink.requires_match_key and not match_key:
                     raise ConfigError(
                         f"stream {mapping.stream!r} needs a match_key for {object_spec.name}.{operation}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from retl_shared.config import FieldType
+from retl_shared.config import FieldType, StreamMapping
 
 # The operation each Airbyte destination sync mode stands for, unless a destination says otherwise.
 OPERATION_FOR_SYNC_MODE = {
@@ -102,6 +102,25 @@ class ObjectSpec:
         return next(iter(self.operations)) if len(self.operations) == 1 else None
 
 
+@dataclass(frozen=True)
+class Target:
+    """What one stream writes to: the object, the operation, the user's mapping and the match key.
+
+    ``columns`` are the stream's columns from the catalog (empty in ``check``): destinations that
+    validate field names use them for pass-through mappings.
+    """
+
+    object: ObjectSpec
+    operation: str
+    mapping: StreamMapping
+    match_key: list[str]
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"stream {self.mapping.stream!r} → {self.object.name}.{self.operation}"
+
+
 class Sink(ABC):
     """Writes batches of one stream to one object with one operation."""
 
@@ -109,9 +128,10 @@ class Sink(ABC):
     # Records without a match key are rejected before sending when this is true.
     requires_match_key: bool = True
 
-    def __init__(self, object_spec: ObjectSpec, operation: str) -> None:
-        self.object = object_spec
-        self.operation = operation
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.object = target.object
+        self.operation = target.operation
 
     def record_size(self, data: dict[str, Any]) -> int:
         """Bytes this record adds to a request body; override when the API's encoding differs."""

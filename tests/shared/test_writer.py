@@ -14,7 +14,7 @@ from retl_shared.config import StreamMapping
 from retl_shared.errors import ConfigError, SyncError, TransientError
 from retl_shared.mapping import Mapper
 from retl_shared.protocol import Output
-from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Sink
+from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Sink, Target
 from retl_shared.writer import Route, WriteLoop
 
 OBJECT = ObjectSpec("things", {"upsert": "append_dedup"})
@@ -24,7 +24,7 @@ class RecordingSink(Sink):
     """Accepts records after a random delay; remembers which ids were accepted and when."""
 
     def __init__(self, limits: BatchLimits, delay: float = 0.0, verdict: Any = None) -> None:
-        super().__init__(OBJECT, "upsert")
+        super().__init__(Target(OBJECT, "upsert", StreamMapping(stream="s"), ["id"]))
         self.limits = limits
         self.delay = delay
         self.verdict = verdict or (lambda record: ACCEPTED)
