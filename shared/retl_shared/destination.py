@@ -78,9 +78,9 @@ class ActivationDestination(ABC, Generic[C]):
         for mapping in config.streams:
             try:
                 object_spec = self._object_for(mapping, objects)
-                self.create_sink(
-                    config, object_spec, self._operation_for(mapping, object_spec, ""), mapping, []
-                )
+                operation = self._operation_for(mapping, object_spec, "")
+                match_key = mapping.match_key or next(iter(object_spec.keys_for(operation)), [])
+                self.create_sink(config, Target(object_spec, operation, mapping, match_key))
             except ConfigError as exc:
                 problems.append(exc.message)
         if problems:
