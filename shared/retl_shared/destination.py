@@ -79,7 +79,7 @@ class ActivationDestination(ABC, Generic[C]):
             try:
                 object_spec = self._object_for(mapping, objects)
                 operation = self._operation_for(mapping, object_spec, "")
-                match_key = mapping.match_key or next(iter(object_spec.keys_for(operation)), [])
+                match_key: list[str] = mapping.match_key or next(iter(object_spec.keys_for(operation)), [])
                 self.create_sink(config, Target(object_spec, operation, mapping, match_key))
             except ConfigError as exc:
                 problems.append(exc.message)
