@@ -136,7 +136,7 @@ class ActivationDestination(ABC, Generic[C]):
                 )
                 operation = self._operation_for(mapping, object_spec, mode)
                 schema = configured.stream.json_schema or {}
-                columns = list((schema.get("properties") or {}).keys())
+                columns = dict(schema.get("properties") or {})
                 match_key = self._match_key(mapping, object_spec, operation, configured)
                 sink = self.create_sink(config, Target(object_spec, operation, mapping, match_key, columns))
                 if sink.requires_match_key and not match_key:

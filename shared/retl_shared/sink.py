@@ -106,15 +106,15 @@ class ObjectSpec:
 class Target:
     """What one stream writes to: the object, the operation, the user's mapping and the match key.
 
-    ``columns`` are the stream's columns from the catalog (empty in ``check``): destinations that
-    validate field names use them for pass-through mappings.
+    ``columns`` are the stream's columns and their JSON schemas from the catalog (empty in
+    ``check``): destinations that validate or create fields use them for pass-through mappings.
     """
 
     object: ObjectSpec
     operation: str
     mapping: StreamMapping
     match_key: list[str]
-    columns: list[str] = field(default_factory=list)
+    columns: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

@@ -1,0 +1,82 @@
+"""After a batch is written: link its records to other objects found by a unique property (v4 API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retl_shared.http import excerpt
+
+from destination_hubspot.client import HubSpotClient
+from destination_hubspot.config import Association
+
+
+class AssociationWriter:
+    def __init__(self, client: HubSpotClient, from_path: str, association: Association, to_path: str) -> None:
+        self.client = client
+        self.from_path = from_path
+        self.to_path = to_path
+        self.spec = association
+
+    def link(self, pairs: list[tuple[int, str, Any]]) -> dict[int, str]:
+        """(position, from id, target value) → problems by position; the rest were associated."""
+        problems: dict[int, str] = {}
+        values = sorted({str(value) for _, _, value in pairs})
+        targets = self._lookup(values)
+        inputs, positions = [], []
+        for position, from_id, value in pairs:
+            to_id = targets.get(str(value).lower())
+            if to_id is None:
+                problems[position] = (
+                    f"written, but no {self.spec.to_object} record has {self.spec.to_property}={value!r} "
+                    "to associate with"
+                )
+                continue
+            link: dict[str, Any] = {"from": {"id": from_id}, "to": {"id": to_id}}
+            if self.spec.association_type_id is not None:
+                link["types"] = [
+                    {
+                        "associationCategory": self.spec.association_category,
+                        "associationTypeId": self.spec.association_type_id,
+                    }
+                ]
+            inputs.append(link)
+            positions.append(position)
+        if inputs:
+            kind = "create" if self.spec.association_type_id is not None else "associate/default"
+            path = f"/crm/v4/associations/{self.from_path}/{self.to_path}/batch/{kind}"
+            response = self.client.post(path, {"inputs": inputs})
+            if response.status_code >= 400:
+                status = response.status_code
+                reason = f"written, but the association failed: HTTP {status} {excerpt(response.text)}"
+                problems.update(dict.fromkeys(positions, reason))
+            elif response.status_code == 207:
+                failed = {str(i) for e in response.json().get("errors", []) for i in _ids(e)}
+                for position, link in zip(positions, inputs, strict=True):
+                    if link["from"]["id"] in failed:
+                        problems[position] = "written, but HubSpot refused the association"
+        return problems
+
+    def _lookup(self, values: list[str]) -> dict[str, str]:
+        """Target value (lower-cased: domains and emails compare that way) → record id."""
+        if not values:
+            return {}
+        body = {
+            "idProperty": self.spec.to_property,
+            "inputs": [{"id": value} for value in values],
+            "properties": [self.spec.to_property],
+            "propertiesWithHistory": [],
+        }
+        response = self.client.post(f"/crm/v3/objects/{self.to_path}/batch/read", body)
+        if response.status_code >= 400:
+            return {}
+        found = {}
+        for result in response.json().get("results", []):
+            value = (result.get("properties") or {}).get(self.spec.to_property)
+            if value is not None:
+                found[str(value).lower()] = str(result["id"])
+        return found
+
+
+def _ids(error: dict[str, Any]) -> list[str]:
+    context = error.get("context") or {}
+    return [*context.get("fromObjectId", []), *context.get("ids", [])]

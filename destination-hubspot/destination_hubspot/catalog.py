@@ -1,0 +1,121 @@
+"""HubSpot's objects, their operations, matching keys and writable properties, read from the live API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from retl_shared.config import FieldType
+from retl_shared.sink import ObjectSpec
+
+from destination_hubspot.client import HubSpotClient
+
+STANDARD_OBJECTS = {
+    "contacts": "0-1",
+    "companies": "0-2",
+    "deals": "0-3",
+    "tickets": "0-5",
+    "products": "0-7",
+    "line_items": "0-8",
+}
+OPERATIONS = {"upsert": "append_dedup", "create": "append", "update": "update", "archive": "soft_delete"}
+RECORD_ID = "hs_object_id"
+
+# HubSpot property type → the kernel's coercion; the sink then renders every value as a string.
+FIELD_TYPES = {
+    "string": FieldType.string,
+    "number": FieldType.decimal,  # exact digits, no float noise
+    "date": FieldType.date,
+    "datetime": FieldType.datetime,
+    "bool": FieldType.boolean,
+    "enumeration": FieldType.string,
+    "phone_number": FieldType.string,
+}
+JSON_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "number": {"type": "number"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "bool": {"type": "boolean"},
+    "enumeration": {"type": "string"},
+    "phone_number": {"type": "string"},
+}
+
+
+@dataclass
+class Property:
+    name: str
+    type: str
+    field_type: str
+    writable: bool
+    unique: bool
+    options: frozenset[str] = frozenset()
+
+
+@dataclass
+class HubSpotObject:
+    """An object as HubSpot describes it; ``path_name`` is what goes into URLs."""
+
+    name: str
+    path_name: str
+    properties: dict[str, Property] = field(default_factory=dict)
+
+    @property
+    def unique_properties(self) -> list[str]:
+        names = [p.name for p in self.properties.values() if p.unique]
+        return (["email"] if self.name == "contacts" else []) + names
+
+    def spec(self) -> ObjectSpec:
+        writable = {n: p for n, p in self.properties.items() if p.writable}
+        fields = {}
+        for name, prop in writable.items():
+            schema = dict(JSON_TYPES.get(prop.type, {"type": "string"}))
+            if prop.options:
+                schema["enum"] = sorted(prop.options)
+            fields[name] = schema
+        unique = [[name] for name in self.unique_properties]
+        return ObjectSpec(
+            name=self.name,
+            operations=dict(OPERATIONS),
+            matching_keys=unique,
+            operation_keys={"update": [[RECORD_ID], *unique], "archive": [[RECORD_ID], *unique]},
+            fields=fields,
+            field_types={n: FIELD_TYPES.get(p.type, FieldType.string) for n, p in writable.items()},
+        )
+
+
+def _property(raw: dict[str, Any]) -> Property:
+    metadata = raw.get("modificationMetadata") or {}
+    return Property(
+        name=raw["name"],
+        type=raw.get("type", "string"),
+        field_type=raw.get("fieldType", "text"),
+        writable=not raw.get("calculated") and not metadata.get("readOnlyValue"),
+        unique=bool(raw.get("hasUniqueValue")),
+        options=frozenset(str(o["value"]) for o in raw.get("options") or [] if "value" in o),
+    )
+
+
+def read_objects(client: HubSpotClient, names: set[str] | None = None) -> dict[str, HubSpotObject]:
+    """Objects by the names asked for (name, type id or fully qualified name), with their properties.
+
+    Properties are read once per object per run; discover (``names`` None) reads every object.
+    """
+    objects = {name: HubSpotObject(name, name) for name in STANDARD_OBJECTS}
+    aliases = {type_id: name for name, type_id in STANDARD_OBJECTS.items()}
+    for schema in client.get_json("/crm/v3/schemas").get("results", []):
+        custom = HubSpotObject(schema["name"], schema.get("objectTypeId") or schema["name"])
+        objects[custom.name] = custom
+        for alias in (schema.get("objectTypeId"), schema.get("fullyQualifiedName")):
+            if alias:
+                aliases[alias] = custom.name
+    found: dict[str, HubSpotObject] = {}
+    for requested in sorted(names) if names is not None else list(objects):
+        obj = objects.get(aliases.get(requested, requested))
+        if obj is None:
+            continue
+        if not obj.properties:
+            results = client.get_json(f"/crm/v3/properties/{obj.path_name}").get("results", [])
+            obj.properties = {raw["name"]: _property(raw) for raw in results}
+        found[requested] = obj
+    return found

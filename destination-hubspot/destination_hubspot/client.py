@@ -1,0 +1,162 @@
+"""All HTTP for HubSpot: auth (private app or OAuth with refresh), rate-limit headers, error mapping."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import requests
+from retl_shared.errors import ConfigError, TransientError
+from retl_shared.http import ApiClient, Decision, excerpt
+from retl_shared.ratelimit import RateLimiter
+from retl_shared.redaction import Redactor
+
+from destination_hubspot.config import HubSpotConfig, OAuth
+
+WINDOW_SECONDS = 10.0
+_OBJECT_PATH = re.compile(r"/crm/v\d/(objects|properties|associations)/([^/]+)")
+
+
+class HubSpotClient(ApiClient):
+    def __init__(self, config: HubSpotConfig, redactor: Redactor) -> None:
+        super().__init__(
+            config.api_base_url,
+            redactor=redactor,
+            headers={"Content-Type": "application/json"},
+            rate_limiter=RateLimiter(config.rate_limit_per_10s, WINDOW_SECONDS),
+            pool_size=config.max_concurrency,
+        )
+        self.credentials = config.credentials
+        self._token_lock = threading.Lock()
+        self._expires_at = 0.0
+        if isinstance(self.credentials, OAuth):
+            self._refresh()
+        else:
+            self.session.headers["Authorization"] = f"Bearer {self.credentials.access_token}"
+
+    # --- auth ------------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        assert isinstance(self.credentials, OAuth)
+        response = self.session.post(
+            self.url("/oauth/v1/token"),
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": self.credentials.refresh_token,
+                "client_id": self.credentials.client_id,
+                "client_secret": self.credentials.client_secret,
+            },
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=self.timeout,
+        )
+        if response.status_code != 200:
+            raise ConfigError(
+                f"HubSpot refused the OAuth refresh token (HTTP {response.status_code}): "
+                f"{self.redactor.redact(excerpt(response.text))}. Reconnect the app to get a new one."
+            )
+        body = response.json()
+        self.redactor.add(body["access_token"])
+        self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
+        self._expires_at = time.monotonic() + float(body.get("expires_in", 1800)) - 60
+
+    def refresh_auth(self) -> bool:
+        if not isinstance(self.credentials, OAuth):
+            return False
+        with self._token_lock:
+            self._refresh()
+        return True
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        if isinstance(self.credentials, OAuth) and time.monotonic() >= self._expires_at:
+            with self._token_lock:
+                if time.monotonic() >= self._expires_at:
+                    self._refresh()
+        return super().request(method, path, **kwargs)
+
+    def auth_error(self, response: requests.Response) -> ConfigError:
+        body = _json(response)
+        scopes = _missing_scopes(body) or _scope_for(
+            response.request.method or "GET", response.request.url or ""
+        )
+        if response.status_code == 403 and scopes:
+            return ConfigError(
+                f"The HubSpot app lacks the scope {', '.join(scopes)}: add it to the private app "
+                "(Settings → Integrations → Private apps → Scopes) or re-authorize the OAuth app."
+            )
+        return ConfigError(
+            f"HubSpot refused the credentials (HTTP {response.status_code} {body.get('category', '')}): "
+            f"{body.get('message', excerpt(response.text))}. Check the access token or OAuth app."
+        )
+
+    # --- throttling ------------------------------------------------------------------------------
+
+    def classify(self, response: requests.Response) -> Decision:
+        if response.status_code == 429 and _json(response).get("policyName") == "DAILY":
+            raise TransientError(
+                "HubSpot's daily API limit is used up; it resets at midnight in the account's time zone. "
+                "The sync stops here without retrying, and resumes from the last state next time."
+            )
+        return super().classify(response)
+
+    def observe(self, response: requests.Response) -> None:
+        """Follow X-HubSpot-RateLimit-*: a lower advertised ceiling, and a pause when none is left."""
+        headers = response.headers
+        maximum = _int(headers.get("X-HubSpot-RateLimit-Max"))
+        interval = _int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        if self.rate_limiter is None or maximum is None:
+            return
+        self.rate_limiter.adapt(maximum, interval / 1000 if interval else None)
+        if _int(headers.get("X-HubSpot-RateLimit-Remaining")) == 0:
+            self.rate_limiter.pause(1.0)  # the rolling window frees a slot within a tenth of it
+
+    # --- endpoints -------------------------------------------------------------------------------
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        response = self.request("GET", path, params=params or None)
+        if response.status_code == 404:
+            raise ConfigError(f"HubSpot has no {path.rsplit('/', 1)[-1]!r} here (404 on {path}).")
+        _raise_for_config(response, path)
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        return self.request("POST", path, json=body)
+
+
+def _raise_for_config(response: requests.Response, path: str) -> None:
+    if response.status_code >= 400:
+        raise ConfigError(f"HubSpot answered {response.status_code} to {path}: {excerpt(response.text)}")
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.strip().isdigit() else None
+
+
+def _missing_scopes(body: dict[str, Any]) -> list[str]:
+    for error in body.get("errors") or []:
+        context = error.get("context") or {}
+        for key in ("requiredGranularScopes", "missingScopes", "requiredScopes"):
+            if context.get(key):
+                return list(context[key])
+    return []
+
+
+def _scope_for(method: str, url: str) -> list[str]:
+    """The scope a request needs when HubSpot's 403 does not say: crm.objects.contacts.write, …"""
+    match = _OBJECT_PATH.search(url)
+    if not match:
+        return []
+    kind, object_type = match.groups()
+    access = "read" if method == "GET" or url.endswith("/batch/read") else "write"
+    if kind == "properties":
+        return [f"crm.schemas.{object_type}.{access}"]
+    return [f"crm.objects.{object_type}.{access}"]

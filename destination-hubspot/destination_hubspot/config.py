@@ -1,0 +1,89 @@
+"""destination-hubspot's settings: credentials, rate tier, property creation, per-stream associations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from retl_shared.config import DestinationConfig, StreamMapping, secret
+
+
+class PrivateAppAuth(BaseModel):
+    model_config = ConfigDict(title="Private app token")
+    auth_type: Literal["private_app"] = "private_app"
+    access_token: str = secret(title="Access token", description="The private app's access token (pat-…).")
+
+
+class OAuth(BaseModel):
+    model_config = ConfigDict(title="OAuth")
+    auth_type: Literal["oauth"] = "oauth"
+    client_id: str = Field(title="Client ID")
+    client_secret: str = secret(title="Client secret")
+    refresh_token: str = secret(title="Refresh token")
+
+
+Credentials = Annotated[PrivateAppAuth | OAuth, Field(discriminator="auth_type")]
+
+
+class Association(BaseModel):
+    """Link each written record to another object found by a unique property's value in a column."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to_object: str = Field(title="To object", description="e.g. companies")
+    column: str = Field(
+        title="Column",
+        description="Field of the mapped record holding the target's value (e.g. company_domain); "
+        "it is used for the lookup and not written as a property.",
+    )
+    to_property: str = Field(
+        title="Target property", description="Unique property of the target to look it up by, e.g. domain."
+    )
+    association_type_id: int | None = Field(
+        None, title="Association type id", description="A labelled association type; default: unlabeled."
+    )
+    association_category: Literal["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"] = Field(
+        "HUBSPOT_DEFINED", title="Association category"
+    )
+
+
+class HubSpotStreamMapping(StreamMapping):
+    associations: list[Association] = Field(default_factory=list, title="Associations")
+
+
+class HubSpotConfig(DestinationConfig):
+    model_config = ConfigDict(title="HubSpot destination", extra="forbid")
+
+    credentials: Credentials = Field(title="Authentication")
+    api_base_url: str = Field(
+        "https://api.hubapi.com",
+        title="API base URL",
+        description="Change it only for a proxy or a test server.",
+        json_schema_extra={"order": 90},
+    )
+    streams: list[HubSpotStreamMapping] = Field(
+        default_factory=list,
+        title="Streams",
+        description="One entry per source stream: object (contacts, deals, …), operation, match key, fields.",
+    )
+    rate_limit_per_10s: Literal[100, 190, 250] = Field(
+        100,
+        title="Rate limit (requests per 10 s)",
+        description="Your HubSpot tier: 100 (Free/Starter), 190 (Professional/Enterprise), "
+        "250 (with the API limit increase).",
+    )
+    max_concurrency: int = Field(
+        8,
+        ge=1,
+        le=64,
+        title="Max concurrency",
+        description="Requests in flight; 8 reaches 250/10 s at 300 ms.",
+    )
+    create_missing_properties: bool = Field(
+        False,
+        title="Create missing properties",
+        description="Create mapped properties HubSpot does not have (typed from the stream's schema).",
+    )
+    property_group: str = Field(
+        "retl_suite", title="Property group", description="Group for properties this destination creates."
+    )
