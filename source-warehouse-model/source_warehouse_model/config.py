@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 from retl_shared import spec as retl_spec
+from retl_shared.config import secret
 from retl_shared.errors import ConfigError
 
-__all__ = ["ConfigError", "SourceConfig", "parse_config", "spec_schema"]
+__all__ = ["ConfigError", "Lookback", "SourceConfig", "parse_config", "spec_schema"]
 
 
 # Airbyte's UI does not render the anyOf-with-null pydantic produces for optional fields.
 OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"})]
+OptionalInteger = Annotated[int | None, WithJsonSchema({"type": "integer"})]
 
 
 class DuckDBWarehouse(BaseModel):
@@ -28,8 +33,135 @@ class DuckDBWarehouse(BaseModel):
     )
 
 
-# A discriminated union by `type`, so Snowflake and Postgres warehouses slot in beside DuckDB.
-Warehouse = Annotated[Union[DuckDBWarehouse], Field(discriminator="type")]  # noqa: UP007
+class PasswordCredentials(BaseModel):
+    model_config = ConfigDict(title="Password", extra="forbid")
+
+    auth_type: Literal["password"] = Field(title="Authentication", description="User name and password.")
+    password: str = secret(title="Password", description="The user's password.", min_length=1)
+
+
+class KeyPairCredentials(BaseModel):
+    model_config = ConfigDict(title="Key pair", extra="forbid")
+
+    auth_type: Literal["key_pair"] = Field(
+        title="Authentication", description="Key-pair (JWT) authentication, for service users."
+    )
+    private_key: str = secret(
+        title="Private key",
+        description="The PEM private key whose public key is set on the user (RSA_PUBLIC_KEY), "
+        "starting with -----BEGIN PRIVATE KEY----- or -----BEGIN ENCRYPTED PRIVATE KEY-----.",
+        min_length=1,
+        json_schema_extra={"multiline": True},
+    )
+    private_key_passphrase: OptionalText = secret(
+        default=None, title="Passphrase", description="Passphrase of an encrypted private key."
+    )
+
+
+class TokenCredentials(BaseModel):
+    model_config = ConfigDict(title="Programmatic access token", extra="forbid")
+
+    auth_type: Literal["pat"] = Field(
+        title="Authentication", description="A programmatic access token (PAT) generated for the user."
+    )
+    token: str = secret(title="Token", description="The programmatic access token.", min_length=1)
+
+
+Credentials = Annotated[
+    PasswordCredentials | KeyPairCredentials | TokenCredentials, Field(discriminator="auth_type")
+]
+
+
+class SnowflakeWarehouse(BaseModel):
+    model_config = ConfigDict(title="Snowflake", extra="forbid")
+
+    type: Literal["snowflake"] = Field(title="Type", description="Read a Snowflake database.")
+    account: str = Field(
+        title="Account",
+        description="Account identifier: orgname-accountname, or the account locator with its region.",
+        min_length=1,
+        examples=["myorg-myaccount", "xy12345.eu-central-1"],
+    )
+    user: str = Field(title="User", description="The Snowflake user to connect as.", min_length=1)
+    role: str = Field(
+        title="Role",
+        description="Role whose grants decide what can be read.",
+        min_length=1,
+        examples=["AIRBYTE"],
+    )
+    warehouse: str = Field(
+        title="Warehouse", description="Virtual warehouse that runs the queries.", min_length=1
+    )
+    database: str = Field(
+        title="Database",
+        description="Database holding the schemas and relations; names that are not fully qualified "
+        "resolve in it.",
+        min_length=1,
+    )
+    credentials: Credentials = Field(title="Credentials", description="How the user authenticates.")
+    host: OptionalText = Field(
+        None,
+        title="Host",
+        description="Connect to this host instead of <account>.snowflakecomputing.com (proxies, tests).",
+    )
+    port: OptionalInteger = Field(None, title="Port", description="Port of the host; defaults to 443.")
+    protocol: Literal["https", "http"] = Field(
+        "https", title="Protocol", description="https, or http for a local test server."
+    )
+
+
+# A discriminated union by `type`: a Postgres warehouse slots in beside these.
+Warehouse = Annotated[DuckDBWarehouse | SnowflakeWarehouse, Field(discriminator="type")]
+
+
+@dataclass(frozen=True)
+class Lookback:
+    """How far below the stored cursor an incremental read starts, to pick up late-arriving rows.
+
+    ``amount`` is a ``timedelta`` for date and time cursors (from an ISO 8601 duration) or a
+    ``Decimal`` for numeric ones; ``text`` is the setting as written, for messages.
+    """
+
+    text: str
+    amount: timedelta | Decimal
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_lookback(value: Any) -> Lookback | None:
+    """An ISO 8601 duration (PT1H, P2D, PT90S) or a non-negative number; months and years vary, so no."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("must be an ISO 8601 duration such as PT1H, or a number")
+    text = str(value).strip()
+    duration = _DURATION.fullmatch(text.upper())
+    parts = {
+        unit: float(amount) for unit, amount in (duration.groupdict() if duration else {}).items() if amount
+    }
+    if parts:
+        return Lookback(text, timedelta(**parts))
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(
+            f"{text!r} is neither an ISO 8601 duration in weeks, days, hours, minutes or seconds"
+            " (PT1H, P2D, PT30M) nor a number"
+        ) from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{text!r} must be a finite number, at least 0")
+    return Lookback(text, number)
+
+
+LookbackSetting = Annotated[
+    Lookback | None,
+    PlainValidator(parse_lookback),
+    WithJsonSchema({"type": "string", "examples": ["PT1H", "P1D", "1000"]}),
+]
 
 
 class ModelConfig(BaseModel):
@@ -64,6 +196,13 @@ class ModelConfig(BaseModel):
         title="Cursor field",
         description="Column whose value grows whenever a row changes (e.g. updated_at); enables incremental.",
     )
+    lookback_window: LookbackSetting = Field(
+        None,
+        title="Lookback window",
+        description="Re-read rows this far below the stored cursor, for rows that arrive late: an ISO 8601"
+        " duration (PT1H, P1D) for a date or time cursor, a number for a numeric one. Overrides the"
+        " default lookback window.",
+    )
 
     @model_validator(mode="after")
     def _sql_or_relation(self) -> ModelConfig:
@@ -95,6 +234,13 @@ class SourceConfig(BaseModel):
         title="Checkpoint every N records",
         description="Emit a state after this many records, so a failed sync resumes near where it stopped.",
     )
+    lookback_window: LookbackSetting = Field(
+        None,
+        title="Default lookback window",
+        description="Re-read rows this far below the stored cursor in every incremental stream whose cursor"
+        " it fits: an ISO 8601 duration (PT1H, P1D) applies to date and time cursors, a number to numeric"
+        " ones. Models can set their own.",
+    )
 
     @model_validator(mode="after")
     def _streams_declared(self) -> SourceConfig:
@@ -105,6 +251,14 @@ class SourceConfig(BaseModel):
         if duplicates:
             raise ValueError(f"model names must be unique: {', '.join(duplicates)}")
         return self
+
+    def lookback_for(self, namespace: str | None, name: str) -> tuple[Lookback | None, bool]:
+        """The stream's lookback window, and whether its own model set it (rather than the default)."""
+        if namespace is None:
+            for model in self.models:
+                if model.name == name and model.lookback_window is not None:
+                    return model.lookback_window, True
+        return self.lookback_window, False
 
 
 def parse_config(raw: Any) -> SourceConfig:

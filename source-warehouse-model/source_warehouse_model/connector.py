@@ -8,13 +8,14 @@ from typing import Any
 from retl_shared.redaction import Redactor
 
 from source_warehouse_model.backends import connect
-from source_warehouse_model.config import ConfigError, parse_config, spec_schema
+from source_warehouse_model.config import ConfigError, SourceConfig, parse_config, spec_schema
 from source_warehouse_model.messages import MessageBuffer, Messages
-from source_warehouse_model.reader import ReadRequest, read_stream
+from source_warehouse_model.reader import ReadRequest, read_stream, usable_lookback
 from source_warehouse_model.state import PriorStates
 from source_warehouse_model.streams import (
     StreamDef,
     airbyte_stream,
+    cursor_column,
     declared_streams,
     describe,
     missing_schemas,
@@ -27,7 +28,11 @@ def spec_message() -> dict[str, Any]:
 
 
 def check_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
-    """SUCCEEDED when the warehouse opens and every stream's query, cursor and key columns resolve."""
+    """SUCCEEDED when the warehouse opens and every stream's query, cursor, keys and lookback resolve.
+
+    Compiling each stream's query proves the credentials and the role's access to every relation;
+    failures come back as messages that say what to change (the backends word their own errors).
+    """
     try:
         config = parse_config(raw_config)
         with connect(config.warehouse) as backend:
@@ -36,7 +41,11 @@ def check_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
             if missing:
                 raise ConfigError(f"no tables or views in schema(s): {', '.join(missing)}")
             for stream in streams:
-                validate_keys(stream, describe(backend, stream))
+                columns = describe(backend, stream)
+                validate_keys(stream, columns)
+                if stream.cursor_field is not None:
+                    cursor = cursor_column(columns, stream.cursor_field, stream)
+                    usable_lookback(stream, cursor, *config.lookback_for(stream.namespace, stream.name))
     except ConfigError as exc:
         return _status("FAILED", str(exc))
     except Exception as exc:
@@ -67,7 +76,9 @@ def read_messages(
     out = MessageBuffer(redactor)
     with connect(config.warehouse) as backend:
         streams = {(stream.namespace, stream.name): stream for stream in declared_streams(config, backend)}
-        requests = [_request(configured, streams, priors) for configured in catalog.get("streams", [])]
+        requests = [
+            _request(configured, streams, priors, config) for configured in catalog.get("streams", [])
+        ]
         for request in requests:
             try:
                 yield from read_stream(backend, request, config.checkpoint_every_records, out)
@@ -78,7 +89,10 @@ def read_messages(
 
 
 def _request(
-    configured: Mapping[str, Any], streams: dict[tuple[str | None, str], StreamDef], priors: PriorStates
+    configured: Mapping[str, Any],
+    streams: dict[tuple[str | None, str], StreamDef],
+    priors: PriorStates,
+    config: SourceConfig,
 ) -> ReadRequest:
     descriptor = configured["stream"]
     key = (descriptor.get("namespace"), descriptor["name"])
@@ -88,6 +102,7 @@ def _request(
         raise ConfigError(
             f"stream {label} is in the catalog but not in the source config; refresh the schema"
         )
+    lookback, from_model = config.lookback_for(*key)
     cursor_path = configured.get("cursor_field") or []
     key_paths = configured.get("primary_key") or []
     if len(cursor_path) > 1 or any(len(path) != 1 for path in key_paths):
@@ -98,6 +113,8 @@ def _request(
         cursor_field=cursor_path[0] if cursor_path else stream.cursor_field,
         primary_key=tuple(path[0] for path in key_paths) or stream.primary_key,
         prior_state=priors.get(*key),
+        lookback=lookback,
+        lookback_from_model=from_model,
     )
 
 

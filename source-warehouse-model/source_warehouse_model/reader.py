@@ -5,6 +5,10 @@ Incremental reads follow the lessons of Airbyte's own warehouse sources: the upp
 sync instead of slipping past a checkpoint; the stored cursor is an inclusive lower bound, so rows
 sharing the boundary value (even ones added later with that value) are re-sent, never lost, and
 destinations upsert them; rows with a NULL cursor cannot be placed and are skipped (and counted).
+
+A lookback window re-reads rows below the stored cursor (late arrivals: a row committed after the
+last sync with an older cursor value). They are read first, by their own query, and never move the
+state: it stays the greatest cursor read, so the window never drags the next sync further back.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from retl_shared.protocol import record_message, stream_state_message
 
-from source_warehouse_model.backends.base import Backend, Column
-from source_warehouse_model.config import ConfigError
+from source_warehouse_model.backends.base import Backend, Column, Kind
+from source_warehouse_model.config import ConfigError, Lookback
 from source_warehouse_model.messages import MessageBuffer, Messages
 from source_warehouse_model.state import CursorState
 from source_warehouse_model.streams import StreamDef, column_named, cursor_column, describe
@@ -27,6 +32,9 @@ FETCH_ROWS = 10_000  # rows per fetch and per write: memory stays flat whatever 
 PROGRESS_SECONDS = 10.0  # a long read logs its count and rate this often, so a sync visibly lives
 # What the CDK writes for a stream without cursor: every stream must end with a state.
 FULL_REFRESH_STATE = {"__ab_no_cursor_state_message": True}
+# Cursor kinds a lookback duration, or a lookback number, can be subtracted from.
+DURATION_KINDS = frozenset({Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMP_TZ})
+NUMBER_KINDS = frozenset({Kind.INTEGER, Kind.BIG_INTEGER, Kind.NUMBER, Kind.DECIMAL})
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class ReadRequest:
     cursor_field: str | None
     primary_key: tuple[str, ...]
     prior_state: Any
+    lookback: Lookback | None = None
+    lookback_from_model: bool = False  # else it is the config's default, applied only where it fits
 
 
 def read_stream(
@@ -73,12 +83,13 @@ def _incremental(
     if field is None:
         raise ConfigError(f"stream {stream.label}: incremental sync needs a cursor field")
     cursor = cursor_column(columns, field, stream)
+    lookback = usable_lookback(stream, cursor, request.lookback, request.lookback_from_model)
     order = [cursor.name] + [
         column_named(columns, key, stream, "primary key").name for key in request.primary_key
     ]
     state = _prior_state(request, field, out)
 
-    c, marker = backend.quote(cursor.name), backend.placeholder
+    c, bound = backend.quote(cursor.name), backend.cursor_param(cursor)
     upper, nulls = backend.fetch_one(
         f"SELECT {backend.output_sql(cursor, f'MAX({c})')}, COUNT(*) - COUNT({c}) FROM {stream.subquery}",
         [],
@@ -90,27 +101,66 @@ def _incremental(
         )
     if upper is None:
         out.estimate_trace(stream.name, stream.namespace, 0)
+        out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
+        return
+    select = f"SELECT {_select_list(backend, columns)} FROM {stream.subquery}"
+    order_by = f" ORDER BY {', '.join(backend.quote(name) for name in order)}"
+    where, params = f"{c} <= {bound}", [upper]
+    sent_late_rows = False
+    if state.value is None:
+        _estimate(backend, stream, f"SELECT * FROM {stream.subquery} WHERE {where}", params, out)
     else:
-        where, params = f"{c} <= {marker}", [upper]
-        if state.value is not None:
-            where, params = f"{c} >= {marker} AND {where}", [state.value, upper]
-        source = f"FROM {stream.subquery} WHERE {where}"
-        _estimate(backend, stream, f"SELECT * {source}", params, out)
-        query = (
-            f"SELECT {_select_list(backend, columns)} {source}"
-            f" ORDER BY {', '.join(backend.quote(name) for name in order)}"
-        )
-        cursor_index, count, checkpointed = columns.index(cursor), 0, None
-        for chunk in _records(backend, stream, columns, query, params, every, out):
-            count += len(chunk)
-            state = CursorState(field, chunk[-1][cursor_index])
-            # Never repeat the previous checkpoint, and leave the value the read ends on (the upper
-            # bound) to the final state: two identical states must not enclose records.
-            if count % every == 0 and state.value not in (checkpointed, upper):
-                out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
-                checkpointed = state.value
-            yield out.drain()
+        since = bound if lookback is None else backend.minus_sql(bound, lookback.amount)
+        counted = f"SELECT * FROM {stream.subquery} WHERE {c} >= {since} AND {where}"
+        _estimate(backend, stream, counted, [state.value, upper], out)
+        if lookback is not None:
+            # The window's rows below the stored cursor go first, by their own query: the state stays.
+            late = f"{select} WHERE {c} >= {since} AND {c} < {bound}{order_by}"
+            for _chunk in _records(backend, stream, columns, late, [state.value] * 2, FETCH_ROWS, out):
+                sent_late_rows = True
+                yield out.drain()
+        where, params = f"{c} >= {bound} AND {where}", [state.value, upper]
+    query = f"{select} WHERE {where}{order_by}"
+    cursor_index, count, checkpointed = columns.index(cursor), 0, None
+    for chunk in _records(backend, stream, columns, query, params, every, out, not sent_late_rows):
+        count += len(chunk)
+        state = CursorState(field, chunk[-1][cursor_index])
+        # Never repeat the previous checkpoint, and leave the value the read ends on (the upper
+        # bound) to the final state: two identical states must not enclose records.
+        if count % every == 0 and state.value not in (checkpointed, upper):
+            out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
+            checkpointed = state.value
+        yield out.drain()
     out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
+
+
+def usable_lookback(
+    stream: StreamDef, cursor: Column, lookback: Lookback | None, from_model: bool
+) -> Lookback | None:
+    """The lookback window to apply to this cursor.
+
+    A duration fits date and time cursors, a number fits numeric ones. The config's default applies
+    only where it fits (a source can mix both kinds of cursor); a model's own window must fit.
+    """
+    if lookback is None:
+        return None
+    is_duration = isinstance(lookback.amount, timedelta)
+    if cursor.kind in (DURATION_KINDS if is_duration else NUMBER_KINDS):
+        return lookback
+    if not from_model:
+        return None
+    wanted = (
+        "an ISO 8601 duration such as PT1H"
+        if cursor.kind in DURATION_KINDS
+        else "a number"
+        if cursor.kind in NUMBER_KINDS
+        else "no lookback window"
+    )
+    given = "a duration" if is_duration else "a number"
+    raise ConfigError(
+        f"stream {stream.label}: lookback_window {lookback.text!r} is {given}, but cursor column"
+        f" {cursor.name!r} is {cursor.native_type}, which takes {wanted}"
+    )
 
 
 def _prior_state(request: ReadRequest, field: str, out: MessageBuffer) -> CursorState:
@@ -147,13 +197,17 @@ def _records(
     params: list[Any],
     every: int,
     out: MessageBuffer,
+    running: bool = True,
 ) -> Iterator[list[Row]]:
-    """Buffer a record per row, yielding after each chunk; a chunk also ends after every `every`th row."""
+    """Buffer a record per row, yielding after each chunk; a chunk also ends after every `every`th row.
+
+    The first chunk is preceded by the RUNNING status, unless ``running`` is False (already sent).
+    """
     build = record_builder(columns)
     started = last_log = time.monotonic()
     rows = 0
     for number, chunk in enumerate(_chunks(backend.batches(query, params, FETCH_ROWS), every)):
-        if number == 0:
+        if number == 0 and running:
             out.stream_status(stream.name, stream.namespace, "RUNNING")
         out.write_many(record_message(stream.name, build(row), stream.namespace) for row in chunk)
         rows += len(chunk)

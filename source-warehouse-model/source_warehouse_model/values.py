@@ -36,6 +36,7 @@ JSON_SCHEMAS: dict[Kind, dict[str, Any]] = {
     Kind.TIMESTAMP: _nullable("string", format="date-time", airbyte_type="timestamp_without_timezone"),
     Kind.TIMESTAMP_TZ: _nullable("string", format="date-time", airbyte_type="timestamp_with_timezone"),
     Kind.JSON: _nullable(["object", "array"]),
+    Kind.VARIANT: _nullable(["object", "array", "string", "number", "boolean"]),
     Kind.OBJECT: _nullable("object"),
     Kind.ARRAY: _nullable("array"),
     Kind.BINARY: _nullable("string", contentEncoding="base64"),
@@ -74,6 +75,7 @@ def _plain(value: Any) -> Any:
 
 
 def _json_value(value: Any) -> Any:
+    """Parsed JSON text (DuckDB JSON, Snowflake VARIANT, OBJECT, ARRAY), or a nested value made plain."""
     # orjson parses integers beyond 64 bits as floats; JSON documents rarely hold them.
     return orjson.loads(value) if isinstance(value, str | bytes) else _plain(value)
 
@@ -87,8 +89,9 @@ _CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
     Kind.DECIMAL: _exact_number,
     Kind.TIME_TZ: _time_text,
     Kind.JSON: _json_value,
-    Kind.OBJECT: _plain,
-    Kind.ARRAY: _plain,
+    Kind.VARIANT: _json_value,
+    Kind.OBJECT: _json_value,
+    Kind.ARRAY: _json_value,
     Kind.BINARY: _base64,
 }
 

@@ -13,8 +13,11 @@ def test_spec_inlines_refs_and_documents_fields(connector: Harness) -> None:
     (message,) = connector.run("spec").messages
     schema = message["spec"]["connectionSpecification"]
     assert "$ref" not in json.dumps(schema) and "$defs" not in schema
-    (duckdb_option,) = schema["properties"]["warehouse"]["oneOf"]
-    assert duckdb_option["properties"]["type"]["const"] == "duckdb"
+    options = {
+        option["properties"]["type"]["const"]: option for option in schema["properties"]["warehouse"]["oneOf"]
+    }
+    assert sorted(options) == ["duckdb", "snowflake"]
+    duckdb_option = options["duckdb"]
     model = schema["properties"]["models"]["items"]
     for properties in (schema["properties"], duckdb_option["properties"], model["properties"]):
         for name, field in properties.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from source_warehouse_model.backends.base import Backend
-from source_warehouse_model.config import DuckDBWarehouse, Warehouse
+from source_warehouse_model.config import DuckDBWarehouse, SnowflakeWarehouse, Warehouse
 
 
 def connect(warehouse: Warehouse) -> Backend:
@@ -13,3 +13,7 @@ def connect(warehouse: Warehouse) -> Backend:
             from source_warehouse_model.backends.duckdb import DuckDBBackend
 
             return DuckDBBackend(warehouse)
+        case SnowflakeWarehouse():
+            from source_warehouse_model.backends.snowflake import SnowflakeBackend
+
+            return SnowflakeBackend(warehouse)

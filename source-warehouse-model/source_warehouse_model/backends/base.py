@@ -10,6 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -32,10 +34,11 @@ class Kind(StrEnum):
     TIME = "time"  # time without tzinfo
     TIME_TZ = "time_tz"  # time with tzinfo, or text
     TIMESTAMP = "timestamp"  # naive datetime, or ISO 8601 text when finer than microseconds
-    TIMESTAMP_TZ = "timestamp_tz"  # datetime in UTC
-    JSON = "json"  # JSON text
-    OBJECT = "object"  # dict (values may be any of these Python types)
-    ARRAY = "array"  # list or tuple
+    TIMESTAMP_TZ = "timestamp_tz"  # datetime in UTC, or ISO 8601 text with its offset
+    JSON = "json"  # JSON text of an object or array
+    VARIANT = "variant"  # JSON text of any JSON value, scalars included (Snowflake VARIANT)
+    OBJECT = "object"  # dict (values may be any of these Python types), or its JSON text
+    ARRAY = "array"  # list or tuple, or its JSON text
     BINARY = "binary"  # bytes
 
 
@@ -65,9 +68,15 @@ class Backend(ABC):
     def describe(self, query: str) -> list[Column]:
         """Columns a SELECT returns, without running it."""
 
-    @abstractmethod
     def estimate_rows(self, query: str, params: Sequence[Any]) -> int | None:
-        """Roughly how many rows the query returns (None when unknown); feeds the ESTIMATE trace."""
+        """How many rows the query returns, for the ESTIMATE trace.
+
+        An exact COUNT: DuckDB counts a local file quickly; Snowflake answers it from metadata for
+        a plain table and prunes by the cursor predicate for incremental reads, so only a full
+        refresh of a view pays for its query twice.
+        """
+        count: int = self.fetch_one(f"SELECT COUNT(*) FROM ({query}) AS counted", params)[0]
+        return count
 
     @abstractmethod
     def batches(
@@ -81,6 +90,20 @@ class Backend(ABC):
     def output_sql(self, column: Column, expression: str) -> str:
         """Wrap a value expression of this column's type so Python receives it without loss."""
         return expression
+
+    def cursor_param(self, column: Column) -> str:
+        """A bound cursor value cast to the column's type, so the comparison happens in that type.
+
+        The state may hold a cursor as text (to keep nanoseconds or an offset): without the cast, the
+        warehouse could compare it as text, or guess its type.
+        """
+        return f"CAST({self.placeholder} AS {column.native_type})"
+
+    def minus_sql(self, expression: str, amount: timedelta | Decimal) -> str:
+        """``expression`` (a date, time or number) moved back by a lookback window."""
+        if isinstance(amount, Decimal):
+            return f"{expression} - {amount:f}"
+        return f"{expression} - INTERVAL '{amount // timedelta(microseconds=1)} microseconds'"
 
     def quote(self, identifier: str) -> str:
         """Quote an identifier exactly as written (mixed case, spaces, embedded quotes)."""

@@ -73,11 +73,6 @@ class DuckDBBackend(Backend):
         rows = self._connection.cursor().execute(f"DESCRIBE {query}").fetchall()
         return [column(row[0], row[1]) for row in rows]
 
-    def estimate_rows(self, query: str, params: Sequence[Any]) -> int | None:
-        # Exact, and cheap enough on a local columnar file.
-        count: int = self.fetch_one(f"SELECT COUNT(*) FROM ({query}) AS counted", params)[0]
-        return count
-
     def batches(
         self, query: str, params: Sequence[Any], size: int
     ) -> Generator[list[tuple[Any, ...]], None, None]:
