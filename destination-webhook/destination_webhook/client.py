@@ -1,6 +1,11 @@
-"""All HTTP for the webhook destination."""
+"""All HTTP for the webhook destination: auth, TLS, Standard Webhooks signing, delivery rules."""
 
 from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+from collections.abc import Mapping
 
 import requests
 from retl_shared.errors import ConfigError
@@ -8,11 +13,14 @@ from retl_shared.http import ApiClient, excerpt
 from retl_shared.redaction import Redactor
 
 from destination_webhook.config import ApiKeyAuth, BasicAuth, BearerAuth, WebhookConfig
+from destination_webhook.signing import Signer
+
+WEBHOOK_ID = "webhook-id"
 
 
 class WebhookClient(ApiClient):
     def __init__(self, config: WebhookConfig, redactor: Redactor) -> None:
-        headers = {"Content-Type": "application/json", **config.headers}
+        headers = {**config.headers}
         auth = config.auth
         if isinstance(auth, BearerAuth):
             headers["Authorization"] = f"Bearer {auth.token}"
@@ -25,28 +33,39 @@ class WebhookClient(ApiClient):
             headers=headers,
             timeout=config.timeout_seconds,
             pool_size=config.max_concurrency,
+            verify=_ca_bundle(config.ca_certificate) if config.ca_certificate else True,
         )
         if isinstance(auth, BasicAuth):
             self.session.auth = (auth.username, auth.password)
             redactor.add(f"{auth.username}:{auth.password}")
         self.method = config.method
-        self.endpoint = self.url(config.url)
+        self.signer = Signer(config.signing_secrets) if config.signing_secrets else None
+        self.idempotency_key = config.idempotency_key_header
 
-    def probe(self) -> None:
+    def attempt_headers(self, headers: Mapping[str, str], body: bytes | None) -> dict[str, str]:
+        """Sign every attempt afresh: same webhook-id, the attempt's own timestamp."""
+        if self.signer is None or WEBHOOK_ID not in headers:
+            return {}
+        return self.signer.headers(headers[WEBHOOK_ID], body or b"")
+
+    def probe(self, url: str) -> None:
         try:
-            self.session.head(self.endpoint, timeout=self.timeout, allow_redirects=False)
+            self.session.head(url, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
-            raise ConfigError(f"Cannot reach {self.endpoint}: {type(exc).__name__}. Check the URL.") from None
+            raise ConfigError(f"Cannot reach {url}: {type(exc).__name__}. Check the URL.") from None
 
-    def deliver(self, body: bytes) -> requests.Response:
+    def deliver(self, url: str, body: bytes, content_type: str, webhook_id: str) -> requests.Response:
         """Send one body; 2xx and other 4xx come back, 410 and redirects are config errors."""
-        response = self.request(self.method, self.endpoint, data=body)
+        headers = {"Content-Type": content_type, WEBHOOK_ID: webhook_id}
+        if self.idempotency_key:
+            headers["Idempotency-Key"] = webhook_id
+        response = self.request(self.method, url, data=body, headers=headers)
         if response.status_code == 410:
-            raise ConfigError(f"The endpoint {self.endpoint} is gone (HTTP 410): remove or replace it.")
+            raise ConfigError(f"The endpoint {url} is gone (HTTP 410): remove or replace it.")
         if 300 <= response.status_code < 400:
             where = response.headers.get("Location", "elsewhere")
             raise ConfigError(
-                f"The endpoint {self.endpoint} redirects (HTTP {response.status_code}) to {where}; "
+                f"The endpoint {url} redirects (HTTP {response.status_code}) to {where}; "
                 "redirects are not followed: configure the final URL."
             )
         return response
@@ -54,3 +73,12 @@ class WebhookClient(ApiClient):
     @staticmethod
     def describe(response: requests.Response) -> str:
         return f"HTTP {response.status_code}: {excerpt(response.text, 200)}"
+
+
+def _ca_bundle(pem: str) -> str:
+    """requests wants a file: the PEM from the config, removed when the process ends."""
+    handle, path = tempfile.mkstemp(suffix=".pem")
+    with os.fdopen(handle, "w") as file:
+        file.write(pem)
+    atexit.register(os.remove, path)
+    return path

@@ -1,11 +1,12 @@
-"""The webhook destination's settings: where to send, how to authenticate, how to shape batches."""
+"""The webhook destination's settings: where to send, how to authenticate, sign and shape batches."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from retl_shared.config import DestinationConfig, secret
+from retl_shared.config import DestinationConfig, StreamMapping, secret
 
 
 class NoAuth(BaseModel):
@@ -36,25 +37,77 @@ class ApiKeyAuth(BaseModel):
 Auth = Annotated[NoAuth | BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminator="auth_type")]
 
 
+class BodyFormat(StrEnum):
+    json_array = "json_array"
+    ndjson = "ndjson"
+    envelope = "envelope"
+
+
+class WebhookStreamMapping(StreamMapping):
+    url: str | None = Field(
+        None,
+        title="URL",
+        description="This stream's endpoint, instead of the top-level one; may template record fields, "
+        "e.g. https://example.com/users/{{ record.user_id }}.",
+    )
+    payload_template: str | None = Field(
+        None,
+        title="Payload template",
+        description="Jinja template rendering one record as JSON, e.g. "
+        '{"email": {{ record.email | tojson }}, "traits": {"tier": {{ record.tier | tojson }}}}.',
+    )
+
+
 class WebhookConfig(DestinationConfig):
     model_config = ConfigDict(title="Webhook destination", extra="forbid")
 
     url: str = Field(
-        title="URL", description="Endpoint that receives the records, e.g. https://example.com/hooks/crm."
+        title="URL",
+        description="Endpoint that receives the records, e.g. https://example.com/hooks/crm; may template "
+        "record fields into the path or query ({{ record.field }}).",
     )
     method: Literal["POST", "PUT", "PATCH"] = Field("POST", title="HTTP method")
     auth: Auth = Field(default_factory=NoAuth, title="Authentication")
     headers: dict[str, str] = Field(
-        default_factory=dict, title="Extra headers", description="Sent with every request."
+        default_factory=dict,
+        title="Extra headers",
+        description="Sent with every request; values are treated as secrets.",
+        json_schema_extra={"additionalProperties": {"type": "string", "airbyte_secret": True}},
+    )
+    streams: list[WebhookStreamMapping] = Field(
+        default_factory=list, title="Streams", description="Per-stream mapping, URL and payload template."
     )
     batch_size: int | None = Field(
         100,
         ge=1,
         le=10_000,
         title="Batch size",
-        description="Records per request: 1 sends one JSON object, more send a JSON array.",
+        description="Records per request: 1 sends one JSON object; more send the body format below.",
+    )
+    body_format: BodyFormat = Field(
+        BodyFormat.json_array,
+        title="Body format",
+        description="json_array: [..]; ndjson: one JSON object per line; "
+        'envelope: {"stream", "records", "count"}.',
+    )
+    payload_template: str | None = Field(
+        None, title="Payload template", description="Default payload template for every stream (see Streams)."
     )
     max_body_bytes: int = Field(
         5_000_000, ge=1024, title="Max body bytes", description="Batches are split to stay under this size."
+    )
+    signing_secrets: list[str] = Field(
+        default_factory=list,
+        title="Signing secrets",
+        description="Standard Webhooks secrets (whsec_…); several sign each request during a key rotation.",
+        json_schema_extra={"items": {"type": "string", "airbyte_secret": True}},
+    )
+    idempotency_key_header: bool = Field(
+        False, title="Idempotency-Key header", description="Also send the webhook-id as Idempotency-Key."
+    )
+    ca_certificate: str | None = secret(
+        default=None,
+        title="CA certificate (PEM)",
+        description="Trust this CA in addition to the system's, for endpoints with a private CA.",
     )
     timeout_seconds: float = Field(30, gt=0, title="Timeout (seconds)")

@@ -7,7 +7,8 @@ from retl_shared.sink import ObjectSpec, Sink, Target
 
 from destination_webhook.catalog import endpoint
 from destination_webhook.client import WebhookClient
-from destination_webhook.config import WebhookConfig
+from destination_webhook.config import WebhookConfig, WebhookStreamMapping
+from destination_webhook.signing import decode_secret
 from destination_webhook.sink import EndpointSink
 
 
@@ -17,11 +18,25 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
 
     def check_connection(self, config: WebhookConfig) -> None:
         """A HEAD request: it proves the host answers without posting anything a receiver would act on."""
-        WebhookClient(config, self.redactor).probe()
+        for secret in config.signing_secrets:
+            decode_secret(secret)
+        client = WebhookClient(config, self.redactor)
+        for url in {config.url, *(m.url for m in config.streams if m.url)}:
+            if "{{" not in url:
+                client.probe(client.url(url))
 
     def objects(self, config: WebhookConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         return [endpoint()]
 
     def create_sink(self, config: WebhookConfig, target: Target) -> Sink:
-        client = WebhookClient(config, self.redactor)
-        return EndpointSink(target, client, config.batch_size or 100, config.max_body_bytes)
+        mapping = target.mapping
+        per_stream = mapping if isinstance(mapping, WebhookStreamMapping) else None
+        return EndpointSink(
+            target,
+            WebhookClient(config, self.redactor),
+            url=(per_stream and per_stream.url) or config.url,
+            payload_template=(per_stream and per_stream.payload_template) or config.payload_template,
+            body_format=config.body_format,
+            batch_size=config.batch_size or 100,
+            max_body_bytes=config.max_body_bytes,
+        )

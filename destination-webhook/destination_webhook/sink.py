@@ -1,27 +1,76 @@
-"""Posts a batch of mapped records: one JSON object for batch size 1, else a JSON array."""
+"""Sends a batch of mapped records as one or more requests (one per distinct templated URL)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
 
 from destination_webhook.client import WebhookClient
+from destination_webhook.config import BodyFormat
+from destination_webhook.payload import PayloadTemplate, Template, body
+from destination_webhook.signing import message_id
+
+ENVELOPE_OVERHEAD = 64  # {"stream":…,"records":[…],"count":…} around the records
 
 
 class EndpointSink(Sink):
     requires_match_key = False  # a webhook takes whatever it is sent; a key only deduplicates
 
-    def __init__(self, target: Target, client: WebhookClient, batch_size: int, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        target: Target,
+        client: WebhookClient,
+        url: str,
+        payload_template: str | None,
+        body_format: BodyFormat,
+        batch_size: int,
+        max_body_bytes: int,
+    ) -> None:
         super().__init__(target)
         self.client = client
-        self.single = batch_size == 1
-        self.limits = BatchLimits(
-            max_records=batch_size, max_bytes=max_body_bytes - 2, max_record_bytes=max_body_bytes
+        self.stream = target.mapping.stream
+        self.url = Template(url, f"{target.label}: the URL") if "{{" in url or "{%" in url else None
+        self.fixed_url = client.url(url)
+        self.template = (
+            PayloadTemplate(payload_template, f"{target.label}: payload_template")
+            if payload_template
+            else None
         )
+        self.body_format = body_format
+        self.single = batch_size == 1
+        overhead = ENVELOPE_OVERHEAD + len(self.stream) if body_format is BodyFormat.envelope else 2
+        self.limits = BatchLimits(batch_size, max_body_bytes - overhead, max_body_bytes - overhead)
+
+    def record_size(self, data: dict[str, Any]) -> int:
+        """The payload's size; with a template that means rendering it here as well as when sending."""
+        try:
+            return len(orjson.dumps(self._payload(data)))
+        except MappingError:
+            return len(orjson.dumps(data))  # the record is rejected with the reason when it is sent
+
+    def _payload(self, data: dict[str, Any]) -> Any:
+        return self.template.apply(data) if self.template is not None else data
 
     def send(self, batch: list[Record]) -> list[Outcome]:
-        payload = batch[0].data if self.single else [record.data for record in batch]
-        response = self.client.deliver(orjson.dumps(payload))
-        if response.ok:
-            return [ACCEPTED] * len(batch)
-        return [Outcome.rejected(self.client.describe(response))] * len(batch)
+        outcomes: list[Outcome] = [ACCEPTED] * len(batch)
+        groups: dict[str, list[tuple[int, Any]]] = {}
+        for position, record in enumerate(batch):
+            try:
+                url = self.client.url(self.url.render(record.data)) if self.url else self.fixed_url
+                groups.setdefault(url, []).append((position, self._payload(record.data)))
+            except MappingError as exc:
+                outcomes[position] = Outcome.rejected(exc.reason, exc.field)
+            except Exception as exc:  # a URL template that fails for this record (missing field, …)
+                outcomes[position] = Outcome.rejected(f"URL template failed: {type(exc).__name__}: {exc}")
+        for url, items in groups.items():
+            payloads = [payload for _, payload in items]
+            data, content_type = body(payloads, self.body_format, self.stream, self.single)
+            response = self.client.deliver(url, data, content_type, message_id(self.stream, data))
+            if not response.ok:
+                rejected = Outcome.rejected(self.client.describe(response))
+                for position, _ in items:
+                    outcomes[position] = rejected
+        return outcomes

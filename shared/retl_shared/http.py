@@ -105,6 +105,10 @@ class ApiClient:
             "Check the credentials and their permissions in the destination config."
         )
 
+    def attempt_headers(self, headers: Mapping[str, str], body: bytes | None) -> dict[str, str]:
+        """Headers computed afresh for every attempt (e.g. a signature over the attempt's timestamp)."""
+        return {}
+
     def refresh_auth(self) -> bool:
         """Refresh expired credentials after a 401 (OAuth); return True to retry the request."""
         return False
@@ -129,6 +133,9 @@ class ApiClient:
             wait_here: float | None = None
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
+            extra = self.attempt_headers(kwargs.get("headers") or {}, kwargs.get("data"))
+            if extra:
+                kwargs["headers"] = {**(kwargs.get("headers") or {}), **extra}
             try:
                 response = self.session.request(method, url, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as exc:
