@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from retl_shared.http import excerpt
-
 from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import Association
+from retl_shared.http import excerpt
 
 
 class AssociationWriter:

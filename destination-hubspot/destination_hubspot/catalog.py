@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from destination_hubspot.client import HubSpotClient
 from retl_shared.config import FieldType
 from retl_shared.sink import ObjectSpec
-
-from destination_hubspot.client import HubSpotClient
 
 STANDARD_OBJECTS = {
     "contacts": "0-1",

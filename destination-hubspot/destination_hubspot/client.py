@@ -8,12 +8,12 @@ import time
 from typing import Any
 
 import requests
+
+from destination_hubspot.config import HubSpotConfig, OAuth
 from retl_shared.errors import ConfigError, TransientError
 from retl_shared.http import ApiClient, Decision, excerpt
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
-
-from destination_hubspot.config import HubSpotConfig, OAuth
 
 WINDOW_SECONDS = 10.0
 _OBJECT_PATH = re.compile(r"/crm/v\d/(objects|properties|associations)/([^/]+)")

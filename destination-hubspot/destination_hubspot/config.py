@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from retl_shared.config import DestinationConfig, StreamMapping, secret
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from retl_shared.destination import ActivationDestination
-from retl_shared.errors import ConfigError
-from retl_shared.sink import ObjectSpec, Sink, Target
-
 from destination_hubspot.catalog import read_objects
 from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotConfig, HubSpotStreamMapping
 from destination_hubspot.sink import HubSpotSink
+from retl_shared.destination import ActivationDestination
+from retl_shared.errors import ConfigError
+from retl_shared.sink import ObjectSpec, Sink, Target
 
 
 class DestinationHubSpot(ActivationDestination[HubSpotConfig]):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from retl_shared.config import UnmappedColumns
-from retl_shared.errors import ConfigError
-from retl_shared.sink import Target
-
 from destination_hubspot.catalog import RECORD_ID, HubSpotObject
 from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotStreamMapping
+from retl_shared.config import UnmappedColumns
+from retl_shared.errors import ConfigError
+from retl_shared.sink import Target
 
 
 def written_properties(target: Target, mapping: HubSpotStreamMapping) -> dict[str, dict[str, Any]]:

@@ -14,16 +14,16 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from retl_shared.errors import ConfigError
-from retl_shared.http import excerpt
-from retl_shared.mapping import MappingError
-from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target
 
 from destination_hubspot.associations import AssociationWriter
 from destination_hubspot.catalog import RECORD_ID, HubSpotObject, Property
 from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotStreamMapping
 from destination_hubspot.properties import create, validate, written_properties
+from retl_shared.errors import ConfigError
+from retl_shared.http import excerpt
+from retl_shared.mapping import MappingError
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target
 
 WHOLE_BATCH_FAILURES = frozenset({400, 409, 422})
 

@@ -8,12 +8,12 @@ import tempfile
 from collections.abc import Mapping
 
 import requests
-from retl_shared.errors import ConfigError
-from retl_shared.http import ApiClient, excerpt
-from retl_shared.redaction import Redactor
 
 from destination_webhook.config import ApiKeyAuth, BasicAuth, BearerAuth, WebhookConfig
 from destination_webhook.signing import Signer
+from retl_shared.errors import ConfigError
+from retl_shared.http import ApiClient, excerpt
+from retl_shared.redaction import Redactor
 
 WEBHOOK_ID = "webhook-id"
 

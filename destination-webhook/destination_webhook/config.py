@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from retl_shared.config import DestinationConfig, StreamMapping, secret
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from retl_shared.destination import ActivationDestination
-from retl_shared.sink import ObjectSpec, Sink, Target
-
 from destination_webhook.catalog import endpoint
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import WebhookConfig, WebhookStreamMapping
 from destination_webhook.signing import decode_secret
 from destination_webhook.sink import EndpointSink
+from retl_shared.destination import ActivationDestination
+from retl_shared.sink import ObjectSpec, Sink, Target
 
 
 class DestinationWebhook(ActivationDestination[WebhookConfig]):

@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from retl_shared.errors import ConfigError
-from retl_shared.mapping import MappingError
 
 from destination_webhook.config import BodyFormat
+from retl_shared.errors import ConfigError
+from retl_shared.mapping import MappingError
 
 # The CDK's declarative templates run on Jinja's sandbox too; this is the same engine, used directly
 # because the CDK's interpolation turns output into Python literals, and here it must be JSON.

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from retl_shared.mapping import MappingError
-from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
 
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import BodyFormat
 from destination_webhook.payload import PayloadTemplate, Template, body
 from destination_webhook.signing import message_id
+from retl_shared.mapping import MappingError
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
 
 ENVELOPE_OVERHEAD = 64  # {"stream":…,"records":[…],"count":…} around the records
 

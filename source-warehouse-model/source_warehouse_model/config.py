@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
+
 from retl_shared import spec as retl_spec
 from retl_shared.config import secret
 from retl_shared.errors import ConfigError

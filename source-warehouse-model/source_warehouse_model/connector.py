@@ -6,7 +6,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from retl_shared.redaction import Redactor
-
 from source_warehouse_model.backends import connect
 from source_warehouse_model.config import ConfigError, SourceConfig, parse_config, spec_schema
 from source_warehouse_model.messages import MessageBuffer, Messages

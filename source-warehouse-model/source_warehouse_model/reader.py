@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 from retl_shared.protocol import record_message, stream_state_message
-
 from source_warehouse_model.backends.base import Backend, Column, Kind
 from source_warehouse_model.config import ConfigError, Lookback
 from source_warehouse_model.messages import MessageBuffer, Messages

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from retl_shared.protocol import Output
 from retl_shared.redaction import secret_values
-
 from source_warehouse_model.config import ConfigError, spec_schema
 from source_warehouse_model.connector import check_message, discover_message, read_messages, spec_message
 

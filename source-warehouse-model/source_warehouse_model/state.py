@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from retl_shared.protocol import state_stream_key
-
 from source_warehouse_model.config import ConfigError
 
 _DECODERS: dict[str, Callable[[str], Any]] = {

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from airbyte_protocol_dataclasses.models import DestinationCatalog
-from destination_webhook.destination import DestinationWebhook
 from serpyco_rs import Serializer
 
+from destination_webhook.destination import DestinationWebhook
 from tests.fakes.webhook import WebhookReceiver
 from tests.harness import configured_catalog, record_line, run_destination, state_line
 

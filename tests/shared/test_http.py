@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 import requests_mock
+
 from retl_shared.errors import ConfigError, TransientError
 from retl_shared.http import ApiClient, retry_after_seconds
 from retl_shared.ratelimit import RateLimiter

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from retl_shared.config import FieldType, StreamMapping
 from retl_shared.mapping import Mapper, MappingError
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from retl_shared.cli import main
 from retl_shared.runner import Console, StateFile, SyncOptions, format_summary, run_sync
 

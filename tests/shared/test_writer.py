@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from retl_shared.config import StreamMapping
 from retl_shared.errors import ConfigError, SyncError, TransientError
 from retl_shared.mapping import Mapper
