@@ -8,6 +8,8 @@ from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import Association
 from retl_shared.http import excerpt
 
+SEARCH_VALUES = 100  # values per IN filter
+
 
 class AssociationWriter:
     def __init__(self, client: HubSpotClient, from_path: str, association: Association, to_path: str) -> None:
@@ -56,23 +58,26 @@ class AssociationWriter:
         return problems
 
     def _lookup(self, values: list[str]) -> dict[str, str]:
-        """Target value (lower-cased: domains and emails compare that way) → record id."""
-        if not values:
-            return {}
-        body = {
-            "idProperty": self.spec.to_property,
-            "inputs": [{"id": value} for value in values],
-            "properties": [self.spec.to_property],
-            "propertiesWithHistory": [],
-        }
-        response = self.client.post(f"/crm/v3/objects/{self.to_path}/batch/read", body)
-        if response.status_code >= 400:
-            return {}
-        found = {}
-        for result in response.json().get("results", []):
-            value = (result.get("properties") or {}).get(self.spec.to_property)
-            if value is not None:
-                found[str(value).lower()] = str(result["id"])
+        """Target value (lower-cased: domains and emails compare that way) → record id.
+
+        Search, not batch/read: lookup properties such as a company's domain are not unique, and
+        batch/read accepts only unique ones as idProperty.
+        """
+        found: dict[str, str] = {}
+        for start in range(0, len(values), SEARCH_VALUES):
+            chunk = values[start : start + SEARCH_VALUES]
+            filters = [{"propertyName": self.spec.to_property, "operator": "IN", "values": chunk}]
+            body = {
+                "filterGroups": [{"filters": filters}],
+                "properties": [self.spec.to_property],
+                "limit": 100,
+                "after": 0,
+                "sorts": [],
+            }
+            for result in self.client.search(self.to_path, body):
+                value = (result.get("properties") or {}).get(self.spec.to_property)
+                if value is not None:
+                    found.setdefault(str(value).lower(), str(result["id"]))
         return found
 
 

@@ -16,6 +16,7 @@ from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
 WINDOW_SECONDS = 10.0
+SEARCH_PER_SECOND = 4  # the search API's own limit, on top of the app's
 _OBJECT_PATH = re.compile(r"/crm/v\d/(objects|properties|associations)/([^/]+)")
 
 
@@ -28,6 +29,7 @@ class HubSpotClient(ApiClient):
             rate_limiter=RateLimiter(config.rate_limit_per_10s, WINDOW_SECONDS),
             pool_size=config.max_concurrency,
         )
+        self.search_limiter = RateLimiter(SEARCH_PER_SECOND, 1.0)
         self.credentials = config.credentials
         self._token_lock = threading.Lock()
         self._expires_at = 0.0
@@ -122,6 +124,20 @@ class HubSpotClient(ApiClient):
 
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
         return self.request("POST", path, json=body)
+
+    def search(self, object_path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every result of a CRM search, page by page, within the search API's rate limit."""
+        results: list[dict[str, Any]] = []
+        while True:
+            self.search_limiter.acquire()
+            response = self.post(f"/crm/v3/objects/{object_path}/search", body)
+            _raise_for_config(response, f"/crm/v3/objects/{object_path}/search")
+            page = response.json()
+            results += page.get("results", [])
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return results
+            body = {**body, "after": after}
 
 
 def _raise_for_config(response: requests.Response, path: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.hubspot import HubSpotFake
 from tests.fakes.server import FakeServer
 from tests.fakes.webhook import WebhookReceiver
 
@@ -38,3 +39,25 @@ def make_webhook_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
     yield make
     for receiver in started:
         receiver.stop()
+
+
+@pytest.fixture
+def hubspot_fake() -> Iterator[HubSpotFake]:
+    """A started HubSpot fake: token `pat-good` (all scopes), OAuth app client-id/client-secret/refresh-good."""
+    with HubSpotFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_hubspot_fake() -> Iterator[Callable[..., HubSpotFake]]:
+    """Factory for HubSpot fakes with options (tokens=, rate_limit_max=, validation_errors=, ...)."""
+    started: list[HubSpotFake] = []
+
+    def make(**kwargs: Any) -> HubSpotFake:
+        fake = HubSpotFake(**kwargs).start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
