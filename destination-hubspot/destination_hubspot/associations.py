@@ -21,7 +21,7 @@ class AssociationWriter:
     def link(self, pairs: list[tuple[int, str, Any]]) -> dict[int, str]:
         """(position, from id, target value) → problems by position; the rest were associated."""
         problems: dict[int, str] = {}
-        values = sorted({str(value) for _, _, value in pairs})
+        values = sorted({str(value).lower() for _, _, value in pairs})  # IN on strings wants lower case
         targets = self._lookup(values)
         inputs, positions = [], []
         for position, from_id, value in pairs:
@@ -71,7 +71,7 @@ class AssociationWriter:
                 "filterGroups": [{"filters": filters}],
                 "properties": [self.spec.to_property],
                 "limit": 100,
-                "after": 0,
+                "after": "0",
                 "sorts": [],
             }
             for result in self.client.search(self.to_path, body):

@@ -83,7 +83,10 @@ def _hubspot_type(schema: dict[str, Any]) -> dict[str, Any]:
     kinds = schema.get("type", "string")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     if "boolean" in kinds:
-        options = [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
+        options = [
+            {"label": label, "value": value, "hidden": False, "displayOrder": order}
+            for order, (label, value) in enumerate((("Yes", "true"), ("No", "false")))
+        ]
         return {"type": "bool", "fieldType": "booleancheckbox", "options": options}
     if "integer" in kinds or "number" in kinds:
         return {"type": "number", "fieldType": "number"}
