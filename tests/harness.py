@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,51 @@ def run_destination(
     out = io.BytesIO()
     code = destination_class(stdout=out).run(argv, stdin=io.BytesIO(b"\n".join(lines) + b"\n"))
     return Run(code, out.getvalue())
+
+
+BIN = Path(sys.executable).parent
+
+
+def incremental_catalog(
+    streams: dict[str, tuple[str, str]], sync_mode: str = "append_dedup"
+) -> dict[str, Any]:
+    """A configured catalog: stream name → (primary key column, cursor column)."""
+    return {
+        "streams": [
+            {
+                "stream": {
+                    "name": name,
+                    "json_schema": {"type": "object"},
+                    "supported_sync_modes": ["full_refresh", "incremental"],
+                },
+                "sync_mode": "incremental",
+                "cursor_field": [cursor],
+                "destination_sync_mode": sync_mode,
+                "primary_key": [[key]],
+            }
+            for name, (key, cursor) in streams.items()
+        ]
+    }
+
+
+def retl_run(
+    workdir: Path,
+    destination: str,
+    source_config: dict[str, Any],
+    destination_config: dict[str, Any],
+    catalog: dict[str, Any],
+    check: bool = True,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """`retl run` with the real console scripts, the state kept in ``workdir/state.json``."""
+    files = {}
+    for name, value in (("source", source_config), (destination, destination_config), ("catalog", catalog)):
+        files[name] = workdir / f"{name}.json"
+        files[name].write_text(json.dumps(value, indent=2))
+    command = [
+        str(BIN / "retl"), "run",
+        "--source", str(BIN / "source-warehouse-model"), "--source-config", str(files["source"]),
+        "--destination", str(BIN / destination), "--destination-config", str(files[destination]),
+        "--catalog", str(files["catalog"]), "--state-file", str(workdir / "state.json"), "--quiet",
+    ]  # fmt: skip
+    return subprocess.run(command, check=check, capture_output=capture, text=True)

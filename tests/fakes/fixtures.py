@@ -43,7 +43,7 @@ def make_webhook_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
 
 @pytest.fixture
 def hubspot_fake() -> Iterator[HubSpotFake]:
-    """A started HubSpot fake: token `pat-good` (all scopes), OAuth app client-id/client-secret/refresh-good."""
+    """A started HubSpot fake: token `pat-good` (all scopes); OAuth app client-id/refresh-good."""
     with HubSpotFake() as fake:
         yield fake
 
