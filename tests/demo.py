@@ -1,31 +1,31 @@
-"""`make demo`: embedded DuckDB warehouse → source-warehouse-model → destination-webhook → local receiver.
+"""`make demo`: an embedded DuckDB warehouse synced to a local webhook receiver and a local HubSpot fake.
 
-Builds the seed's CONTACTS_ENRICHED view, runs a full sync with `retl run` (the real console
-scripts, piped the way Airbyte pipes them), changes a few rows, runs an incremental sync that
-sends only those, and prints what arrived.
+Builds the seed's CONTACTS_ENRICHED view, runs a full sync to each destination with `retl run`
+(the real console scripts, piped the way Airbyte pipes them), changes a few rows, runs an
+incremental sync that sends only those, and prints what arrived.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from tests.fakes.hubspot import HubSpotFake
 from tests.fakes.webhook import WebhookReceiver
+from tests.harness import incremental_catalog, retl_run
 
 DEMO_DIR = Path(".demo")
-BIN = Path(sys.executable).parent
 CONTACTS = 200
+FIRST_CONTACT_ID = 1001  # the HubSpot fake numbers records from here; the seed's contact ids match
 
 WAREHOUSE_SQL = f"""
 CREATE TABLE customers AS
 SELECT i AS customer_id,
-       100000 + i AS hubspot_contact_id,
+       {FIRST_CONTACT_ID - 1} + i AS hubspot_contact_id,
        'customer' || i || '@example.com' AS email,
        ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara'][1 + i % 5] AS firstname,
        ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov'][1 + i % 5] AS lastname,
@@ -61,113 +61,124 @@ INSERT INTO orders VALUES (100001, 7, 2500.00, TIMESTAMP '2026-11-20 12:05:00'),
                           (100002, 11, 45.50, TIMESTAMP '2026-11-20 12:06:00');
 """
 
-
-def write_json(name: str, value: Any) -> Path:
-    path = DEMO_DIR / name
-    path.write_text(json.dumps(value, indent=2))
-    return path
-
-
-def build_warehouse() -> Path:
-    path = DEMO_DIR / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as connection:
-        connection.execute(WAREHOUSE_SQL)
-    return path
+MODEL = {
+    "name": "contacts_enriched",
+    "relation": "CONTACTS_ENRICHED",
+    "primary_key": ["hubspot_contact_id"],
+    "cursor_field": "updated_at",
+}
 
 
-def sync(label: str, receiver: WebhookReceiver, files: dict[str, Path]) -> None:
+def webhook_config(receiver: WebhookReceiver) -> dict[str, Any]:
+    return {
+        "url": f"{receiver.url}/hooks/contacts",
+        "batch_size": 50,
+        "streams": [
+            {
+                "stream": "contacts_enriched",
+                "fields": {"lifetime_value_usd": "lifetime_value"},
+                "field_types": {"lifetime_value": "decimal", "updated_at": "datetime"},
+                "templates": {"full_name": "{{ record.firstname }} {{ record.lastname }}"},
+            }
+        ],
+    }
+
+
+def hubspot_config(fake: HubSpotFake) -> dict[str, Any]:
+    """The seed's use case: lead scores and tiers onto contacts, keyed by the HubSpot contact id."""
+    return {
+        "credentials": {"auth_type": "private_app", "access_token": "pat-good"},
+        "api_base_url": fake.url,
+        "streams": [
+            {
+                "stream": "contacts_enriched",
+                "object": "contacts",
+                "operation": "update",
+                "match_key": ["hs_object_id"],
+                "fields": {
+                    "hubspot_contact_id": "hs_object_id",
+                    "total_orders": "total_orders",
+                    "lifetime_value_usd": "lifetime_value",
+                    "customer_tier": "customer_tier",
+                },
+                "unmapped_columns": "drop",
+            }
+        ],
+    }
+
+
+def start_hubspot() -> HubSpotFake:
+    fake = HubSpotFake().start()
+    fake.add_property("contacts", "total_orders", "number")
+    fake.add_property("contacts", "lifetime_value", "number")
+    fake.add_property("contacts", "customer_tier", "enumeration", options=["bronze", "silver", "gold"])
+    for i in range(1, CONTACTS + 1):
+        record_id = fake.add_record("contacts", {"email": f"customer{i}@example.com"})
+        assert int(record_id) == FIRST_CONTACT_ID - 1 + i
+    return fake
+
+
+def sync_all(label: str, receiver: WebhookReceiver, hubspot: HubSpotFake, source: dict[str, Any]) -> None:
     print(f"\n=== {label} ===", flush=True)
     before = len(receiver.received_records())
-    command = [
-        str(BIN / "retl"),
-        "run",
-        "--source",
-        str(BIN / "source-warehouse-model"),
-        "--source-config",
-        str(files["source"]),
-        "--destination",
-        str(BIN / "destination-webhook"),
-        "--destination-config",
-        str(files["destination"]),
-        "--catalog",
-        str(files["catalog"]),
-        "--state-file",
-        str(files["state"]),
-        "--quiet",
-    ]
-    subprocess.run(command, check=True)
+    print("\n--- destination-webhook", flush=True)
+    retl_run(
+        DEMO_DIR,
+        "destination-webhook",
+        source,
+        webhook_config(receiver),
+        incremental_catalog({"contacts_enriched": ("hubspot_contact_id", "updated_at")}),
+        capture=False,
+    )
     arrived = receiver.received_records()[before:]
-    print(f"\nThe receiver got {len(arrived)} records in {len(receiver.deliveries)} requests so far.")
-    for record in arrived[:3] if len(arrived) > 5 else arrived:
+    print(f"The receiver got {len(arrived)} records.")
+    for record in arrived[:2] if len(arrived) > 4 else arrived:
         print("  ", json.dumps(record))
-    if len(arrived) > 5:
-        print(f"   … and {len(arrived) - 3} more")
+    if len(arrived) > 4:
+        print(f"   … and {len(arrived) - 2} more")
+
+    print("\n--- destination-hubspot", flush=True)
+    hubspot.clear_requests()
+    retl_run(
+        DEMO_DIR,
+        "destination-hubspot",
+        source,
+        hubspot_config(hubspot),
+        incremental_catalog({"contacts_enriched": ("hubspot_contact_id", "updated_at")}, sync_mode="update"),
+        capture=False,
+    )
+    updates = [r for r in hubspot.requests if r.path.endswith("/batch/update")]
+    sent = sum(len(json.loads(r.body)["inputs"]) for r in updates)
+    print(f"HubSpot got {sent} contact updates in {len(updates)} batch requests.")
+    for contact_id in ("1003", "1007"):
+        props = hubspot.objects("contacts")[contact_id]
+        shown = {k: props.get(k) for k in ("email", "total_orders", "lifetime_value", "customer_tier")}
+        print(f"   contact {contact_id}: {json.dumps(shown)}")
 
 
 def main() -> None:
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
-    warehouse = build_warehouse()
+    warehouse = DEMO_DIR / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(WAREHOUSE_SQL)
     print(f"Built {warehouse}: CONTACTS_ENRICHED over {CONTACTS} customers and their orders.")
-    model = {
-        "name": "contacts_enriched",
-        "relation": "CONTACTS_ENRICHED",
-        "primary_key": ["hubspot_contact_id"],
-        "cursor_field": "updated_at",
-    }
-    files = {
-        "source": write_json(
-            "source.json", {"warehouse": {"type": "duckdb", "path": str(warehouse)}, "models": [model]}
-        ),
-        "catalog": write_json(
-            "catalog.json",
-            {
-                "streams": [
-                    {
-                        "stream": {
-                            "name": "contacts_enriched",
-                            "json_schema": {"type": "object"},
-                            "supported_sync_modes": ["full_refresh", "incremental"],
-                        },
-                        "sync_mode": "incremental",
-                        "cursor_field": ["updated_at"],
-                        "destination_sync_mode": "append_dedup",
-                        "primary_key": [["hubspot_contact_id"]],
-                    }
-                ]
-            },
-        ),
-        "state": DEMO_DIR / "state.json",
-    }
-    with WebhookReceiver() as receiver:
-        files["destination"] = write_json(
-            "webhook.json",
-            {
-                "url": f"{receiver.url}/hooks/contacts",
-                "batch_size": 50,
-                "streams": [
-                    {
-                        "stream": "contacts_enriched",
-                        "fields": {"lifetime_value_usd": "lifetime_value"},
-                        "field_types": {"lifetime_value": "decimal", "updated_at": "datetime"},
-                        "templates": {"full_name": "{{ record.firstname }} {{ record.lastname }}"},
-                    }
-                ],
-            },
-        )
-        print(f"Webhook receiver listening on {receiver.url}")
-        sync("Full sync (first run: no state yet)", receiver, files)
+    source = {"warehouse": {"type": "duckdb", "path": str(warehouse)}, "models": [MODEL]}
+    with WebhookReceiver() as receiver, start_hubspot() as hubspot:
+        print(f"Webhook receiver on {receiver.url}; HubSpot fake on {hubspot.url} with {CONTACTS} contacts.")
+        sync_all("Full sync (first run: no state yet)", receiver, hubspot, source)
         with duckdb.connect(str(warehouse)) as connection:
             connection.execute(CHANGES_SQL)
-        print("\nChanged the warehouse: one contact renamed, two contacts placed new orders.")
+        print("\nChanged the warehouse: contact 1003 renamed; contacts 1007 and 1011 placed new orders.")
         print(
             "The next sync reads from the stored cursor inclusively, so the last row of the first sync is "
-            "sent again along with the three changed ones: the destination upserts, so that is harmless, "
-            "and a row committed later with the same cursor value is never missed."
+            "sent again with the three changed ones: the destinations upsert or update, so that is "
+            "harmless, and a row committed later with the same cursor value is never missed."
         )
-        sync("Incremental sync (from the confirmed state)", receiver, files)
-        print(f"\nConfirmed state kept for the next run ({files['state']}):")
-        print(files["state"].read_text())
+        sync_all("Incremental sync (from the confirmed state)", receiver, hubspot, source)
+    for state_file in sorted(DEMO_DIR.glob("*.state.json")):
+        print(f"\nConfirmed state kept for the next run ({state_file}):")
+        print(state_file.read_text())
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def retl_run(
     check: bool = True,
     capture: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """`retl run` with the real console scripts, the state kept in ``workdir/state.json``."""
+    """`retl run` with the real console scripts; the state is kept in ``workdir/<destination>.state.json``."""
     files = {}
     for name, value in (("source", source_config), (destination, destination_config), ("catalog", catalog)):
         files[name] = workdir / f"{name}.json"
@@ -135,6 +135,7 @@ def retl_run(
         str(BIN / "retl"), "run",
         "--source", str(BIN / "source-warehouse-model"), "--source-config", str(files["source"]),
         "--destination", str(BIN / destination), "--destination-config", str(files[destination]),
-        "--catalog", str(files["catalog"]), "--state-file", str(workdir / "state.json"), "--quiet",
+        "--catalog", str(files["catalog"]), "--quiet",
+        "--state-file", str(workdir / f"{destination}.state.json"),
     ]  # fmt: skip
     return subprocess.run(command, check=check, capture_output=capture, text=True)

@@ -137,7 +137,7 @@ def test_warehouse_models_into_hubspot_full_then_incremental(
         [contact_ids[3], contact_ids[4], contact_ids[149], deal_ids[0], deal_ids[39]]
     )
     assert fake.call_count("objects.batch/update") == first_updates + 2
-    state = orjson.loads((tmp_path / "state.json").read_bytes())
+    state = orjson.loads((tmp_path / "destination-hubspot.state.json").read_bytes())
     assert {s["stream"]["stream_descriptor"]["name"] for s in state} == {"contacts_enriched", "deal_usage"}
 
 

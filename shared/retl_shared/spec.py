@@ -6,7 +6,6 @@ import copy
 from functools import cache
 from typing import Any, TypeVar
 
-from airbyte_cdk.sources.utils.schema_helpers import expand_refs
 from pydantic import BaseModel, ValidationError
 
 from retl_shared.errors import ConfigError
@@ -16,9 +15,8 @@ M = TypeVar("M", bound=BaseModel)
 
 @cache
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    expand_refs(schema)  # the UI does not follow $ref
-    schema.pop("$defs", None)
+    raw = model.model_json_schema()
+    schema = _inline_refs(raw, raw.pop("$defs", {}))  # the UI does not follow $ref
     _tidy(schema)
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     return schema
@@ -27,6 +25,22 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 def spec_schema(model: type[BaseModel]) -> dict[str, Any]:
     """A fresh copy of the model's connection specification."""
     return copy.deepcopy(_schema(model))
+
+
+def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
+    """Replace each ``$ref`` with its definition.
+
+    The CDK's ``expand_refs`` does this, but importing it loads the whole CDK (about 1.8 s), which
+    every connector command would pay; pydantic's refs are all local ``#/$defs/Name`` ones.
+    """
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = _inline_refs(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+            return {**target, **{k: _inline_refs(v, definitions) for k, v in node.items() if k != "$ref"}}
+        return {key: _inline_refs(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(item, definitions) for item in node]
+    return node
 
 
 def parse_config(model: type[M], raw: Any) -> M:

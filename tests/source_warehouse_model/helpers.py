@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 import pytest
+
 from source_warehouse_model.run import run
 
 

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, Status, Type
+
 from source_warehouse_model.connector import discover_message
 from source_warehouse_model.source import SourceWarehouseModel
-
 from tests.source_warehouse_model.helpers import configured_stream, duckdb_config, make_db
 
 MAIN = Path(__file__).parents[2] / "source-warehouse-model" / "main.py"

@@ -19,11 +19,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from snowflake.connector.cursor import SnowflakeCursor
+
 from source_warehouse_model.backends import connect
 from source_warehouse_model.backends.base import Column, Kind
 from source_warehouse_model.backends.snowflake import QUERY_TAG, SnowflakeBackend
 from source_warehouse_model.config import parse_config
-
 from tests.source_warehouse_model.helpers import Harness, Result, duckdb_config, make_db
 from tests.source_warehouse_model.snowflake_fixtures import (
     REJECTED_PASSWORD,

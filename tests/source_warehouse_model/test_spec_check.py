@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-from source_warehouse_model.config import relation_parts
 
+from source_warehouse_model.config import relation_parts
 from tests.source_warehouse_model.helpers import Harness, duckdb_config, make_db
 
 

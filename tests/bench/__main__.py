@@ -1,0 +1,33 @@
+"""Run every benchmark module of this package, or the ones named: ``python -m tests.bench [name ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+from pathlib import Path
+
+
+def benchmark_names() -> list[str]:
+    """Every module of the package is a benchmark, so a new one needs no registration."""
+    modules = pkgutil.iter_modules([str(Path(__file__).parent)])
+    return sorted(module.name for module in modules if module.name != "__main__")
+
+
+def main() -> None:
+    available = benchmark_names()
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="name", help=f"any of: {', '.join(available)}")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a fast look")
+    args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(available))
+    if unknown:
+        parser.error(f"no benchmark named {', '.join(unknown)}; available: {', '.join(available)}")
+    for name in args.names or available:
+        print(f"== {name} ==", flush=True)
+        importlib.import_module(f"tests.bench.{name}").main(quick=args.quick)
+        print()
+
+
+if __name__ == "__main__":
+    main()
