@@ -1,1 +1,1 @@
-"""destination_clarify."""
+"""destination-clarify: an Airbyte destination writing warehouse models into Clarify CRM records."""

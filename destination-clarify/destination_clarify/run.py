@@ -1,10 +1,13 @@
-"""Console script entry point. This destination is not built yet: it fails clearly instead of pretending."""
+"""Console script entry point."""
 
 import sys
 
-from retl_shared.protocol import Output
+from destination_clarify.destination import DestinationClarify
 
 
 def run() -> None:
-    Output().error_trace("destination-clarify is not built yet (see the open issues).", "config_error")
-    sys.exit(1)
+    sys.exit(DestinationClarify().run())
+
+
+if __name__ == "__main__":
+    run()

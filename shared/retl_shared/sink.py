@@ -127,6 +127,9 @@ class Sink(ABC):
     limits: BatchLimits = BatchLimits(max_records=100)
     # Records without a match key are rejected before sending when this is true.
     requires_match_key: bool = True
+    # Records with the same match key in one batch are one entity: the last wins. Occurrences
+    # (events) set this false so every one is sent.
+    deduplicate: bool = True
 
     def __init__(self, target: Target) -> None:
         self.target = target

@@ -62,8 +62,10 @@ class Route:
 
     def add(self, record: Record) -> list[Record] | None:
         """Add a record; return the batch that had to be closed to make room for it, if any."""
-        if record.key is not None:
-            key = self.sink.normalize_key(record.key)
+        key = (
+            self.sink.normalize_key(record.key) if record.key is not None and self.sink.deduplicate else None
+        )
+        if key is not None:
             position = self.positions.get(key)
             if position is not None:  # last wins: replace the earlier record in place
                 self.batch_bytes += record.size - self.batch[position].size
@@ -76,8 +78,8 @@ class Route:
             or (self.limits.max_bytes and self.batch_bytes + record.size + 1 > self.limits.max_bytes)
         ):
             closed = self.take()
-        if record.key is not None:
-            self.positions[self.sink.normalize_key(record.key)] = len(self.batch)
+        if key is not None:
+            self.positions[key] = len(self.batch)
         self.batch.append(record)
         self.batch_bytes += record.size + 1
         return closed

@@ -396,6 +396,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so pooled clients reuse connections
+    disable_nagle_algorithm = True  # headers and body go in two writes: without this, +40 ms each
     timeout = 30  # idle keep-alive connections are dropped eventually
 
     @property

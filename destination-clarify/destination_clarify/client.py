@@ -1,0 +1,182 @@
+"""All HTTP for Clarify: the workspace URL, the api-key scheme, JSON:API bodies and error objects.
+
+Clarify's API is in beta and several wire details are unconfirmed (see the README), so every one
+of them lives here: the sink speaks in records and outcomes, never in URLs or JSON:API members.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from destination_clarify.config import ClarifyConfig
+from retl_shared.errors import ConfigError
+from retl_shared.http import ApiClient, excerpt
+from retl_shared.ratelimit import RateLimiter
+from retl_shared.redaction import Redactor
+
+# "/data/3/attributes/email" names record 3 and its field; "/data/attributes/email" only the field.
+_POINTER = re.compile(r"^/data(?:/(?P<index>\d+))?(?:/attributes/(?P<field>[^/]+)|/(?P<member>id|type))?")
+_DUPLICATE = re.compile(r"duplicate|already exists", re.IGNORECASE)
+LOOKUP_PAGE = 10
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """One JSON:API error object, with the record index and field its pointer names (if any)."""
+
+    status: int
+    title: str
+    detail: str
+    index: int | None = None
+    field: str | None = None
+
+    @property
+    def reason(self) -> str:
+        text = f"{self.title}: {self.detail}" if self.title and self.detail else self.title or self.detail
+        return excerpt(text or f"HTTP {self.status}", 500)
+
+    @property
+    def duplicate(self) -> bool:
+        """Clarify's answer to creating a record whose unique field another record already has."""
+        return self.status in (400, 409) and bool(_DUPLICATE.search(f"{self.title} {self.detail}"))
+
+
+class ClarifyClient(ApiClient):
+    def __init__(self, config: ClarifyConfig, redactor: Redactor) -> None:
+        self.slug = config.workspace_slug
+        super().__init__(
+            f"{config.api_base_url.rstrip('/')}/v1/workspaces/{quote(self.slug, safe='')}",
+            redactor=redactor,
+            headers={
+                "Authorization": f"api-key {config.api_key}",
+                "Content-Type": "application/json",
+                "Accept": "application/vnd.api+json, application/json",
+            },
+            rate_limiter=RateLimiter(config.requests_per_second, 1.0),
+            pool_size=config.max_concurrency,
+        )
+        self._schemas: dict[str, Any] | None = None
+        self._schemas_lock = threading.Lock()
+
+    def auth_error(self, response: requests.Response) -> ConfigError:
+        reason = "; ".join(e.reason for e in api_errors(response))
+        if response.status_code == 403:
+            return ConfigError(
+                f"Clarify refused the API key access to this workspace (HTTP 403: {reason}). "
+                "Use a key created by an admin of the workspace."
+            )
+        return ConfigError(
+            f"Clarify refused the API key (HTTP 401: {reason}). Clarify authenticates with the header "
+            "`Authorization: api-key <KEY>` (not Bearer): check api_key, created under Settings → API Keys."
+        )
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def schemas(self) -> dict[str, Any]:
+        """``GET /schemas`` once per run: it proves the key and the slug, and describes every object."""
+        with self._schemas_lock:
+            if self._schemas is None:
+                response = self.request("GET", "/schemas")
+                if response.status_code == 404:
+                    raise ConfigError(
+                        f"Clarify answered 404: workspace slug not found ({self.slug!r}). The slug is the "
+                        "part after /workspaces/ in your Clarify URL, also shown under the avatar menu."
+                    )
+                if response.status_code >= 300:
+                    raise ConfigError(
+                        f"Clarify answered HTTP {response.status_code} to GET /schemas: {_reasons(response)}"
+                    )
+                self._schemas = dict(response.json().get("data") or {})
+            return self._schemas
+
+    def find(self, object_name: str, field: str, values: list[str]) -> str | None:
+        """The id of the record whose ``field`` holds one of ``values`` (case-insensitively), if any.
+
+        The filter may match loosely (Clarify's collections filter by "contains"), so results are
+        checked for an exact match before one is trusted.
+        """
+        wanted = {v.strip().lower() for v in values}
+        for value in values:
+            response = self.request(
+                "GET",
+                f"/objects/{object_name}/resources",
+                params={f"filter[{field}]": value, "page[limit]": LOOKUP_PAGE},
+            )
+            if response.status_code >= 300:
+                raise ConfigError(
+                    f"Clarify answered HTTP {response.status_code} to a {object_name} lookup by {field}: "
+                    f"{_reasons(response)}"
+                )
+            for resource in response.json().get("data") or []:
+                held = plain_values((resource.get("attributes") or {}).get(field))
+                if wanted & {v.strip().lower() for v in held}:
+                    return str(resource["id"])
+        return None
+
+    def exists(self, object_name: str, record_id: str) -> bool:
+        response = self.request("GET", f"/objects/{object_name}/records/{quote(record_id, safe='')}")
+        return response.status_code < 300
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def bulk_create(
+        self, object_name: str, items: list[dict[str, Any]], match_on: str | None = None
+    ) -> requests.Response:
+        """One atomic bulk create; ``match_on`` asks Clarify to upsert by that unique field."""
+        body: dict[str, Any] = {"data": [{"type": object_name, "attributes": a} for a in items]}
+        if match_on:
+            body["match_on"] = match_on
+        return self.request("POST", f"/objects/{object_name}/records/bulk", json=body)
+
+    def bulk_update(self, object_name: str, items: list[tuple[str, dict[str, Any]]]) -> requests.Response:
+        """One atomic bulk update of (record id, attributes) pairs."""
+        data = [{"type": object_name, "id": record_id, "attributes": a} for record_id, a in items]
+        return self.request("PATCH", f"/objects/{object_name}/records", json={"data": data})
+
+
+def api_errors(response: requests.Response) -> list[ApiError]:
+    """The response's JSON:API errors; a body without them becomes one error with its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    raw = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(raw, list) or not raw:
+        return [ApiError(response.status_code, f"HTTP {response.status_code}", excerpt(response.text))]
+    errors = []
+    for item in raw:
+        item = item if isinstance(item, dict) else {"detail": str(item)}
+        pointer = str((item.get("source") or {}).get("pointer") or "")
+        match = _POINTER.match(pointer)
+        index = match.group("index") if match else None
+        status = str(item.get("status") or response.status_code)
+        errors.append(
+            ApiError(
+                status=int(status) if status.isdigit() else response.status_code,
+                title=str(item.get("title") or ""),
+                detail=str(item.get("detail") or ""),
+                index=int(index) if index is not None else None,
+                field=match.group("field") if match else None,
+            )
+        )
+    return errors
+
+
+def plain_values(value: Any) -> list[str]:
+    """A collection's items (``{"items": [...]}``), a list, or one value, as strings."""
+    if isinstance(value, dict):
+        value = value.get("items")
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    return [text for text in (str(v).strip() for v in items if v is not None) if text]
+
+
+def _reasons(response: requests.Response) -> str:
+    return "; ".join(e.reason for e in api_errors(response))

@@ -1,0 +1,46 @@
+"""destination-clarify's settings: the workspace, its API key and the request rate."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from retl_shared.config import DestinationConfig, secret
+
+
+class ClarifyConfig(DestinationConfig):
+    model_config = ConfigDict(title="Clarify destination", extra="forbid")
+
+    workspace_slug: str = Field(
+        title="Workspace slug",
+        description="The workspace's slug, as in your Clarify login URL and under the avatar menu "
+        "(https://api.clarify.ai/v1/workspaces/<slug>).",
+        min_length=1,
+        pattern=r"^[^/\s]+$",
+        json_schema_extra={"order": 0},
+    )
+    api_key: str = secret(
+        title="API key",
+        description="A workspace API key (Settings → API Keys, created by a workspace admin). "
+        "It is sent as `Authorization: api-key <KEY>`.",
+        min_length=1,
+        json_schema_extra={"order": 1},
+    )
+    api_base_url: str = Field(
+        "https://api.clarify.ai",
+        title="API host",
+        description="Where the Clarify API lives; the workspace path is added to it. "
+        "Change it only for a proxy or a test server.",
+        pattern=r"^https?://",
+        json_schema_extra={"order": 90},
+    )
+    requests_per_second: int = Field(
+        2,
+        ge=1,
+        le=100,
+        title="Requests per second",
+        description="Client-side ceiling shared by every request of a sync. Clarify recommends about one "
+        "25-record batch per second; lookups and updates count too. A 429 pauses every worker.",
+    )
+    max_concurrency: int = Field(
+        2, ge=1, le=16, title="Max concurrency", description="Requests in flight at once."
+    )

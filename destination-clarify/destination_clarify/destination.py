@@ -1,0 +1,40 @@
+"""destination-clarify: warehouse models into Clarify people, companies, deals and custom objects."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from destination_clarify.catalog import ClarifyObject, read_objects
+from destination_clarify.client import ClarifyClient
+from destination_clarify.config import ClarifyConfig
+from destination_clarify.sink import ClarifySink
+from retl_shared.destination import ActivationDestination
+from retl_shared.sink import ObjectSpec, Sink, Target
+
+
+class DestinationClarify(ActivationDestination[ClarifyConfig]):
+    name = "destination-clarify"
+    config_model = ClarifyConfig
+    documentation_url = "https://github.com/retl-suite/retl-suite/blob/main/destination-clarify/README.md"
+
+    def __init__(self, stdout: IO[bytes] | None = None) -> None:
+        super().__init__(stdout)
+        self._client: ClarifyClient | None = None
+        self._objects: dict[str, ClarifyObject] = {}
+
+    def client(self, config: ClarifyConfig) -> ClarifyClient:
+        """One client per run: one rate limiter and one connection pool shared by every stream."""
+        if self._client is None:
+            self._client = ClarifyClient(config, self.redactor)
+        return self._client
+
+    def check_connection(self, config: ClarifyConfig) -> None:
+        """``GET /schemas``: a 401 names the api-key scheme, a 404 the workspace slug."""
+        self.client(config).schemas()
+
+    def objects(self, config: ClarifyConfig, names: set[str] | None = None) -> list[ObjectSpec]:
+        self._objects = read_objects(self.client(config).schemas())
+        return [obj.spec() for name, obj in self._objects.items() if names is None or name in names]
+
+    def create_sink(self, config: ClarifyConfig, target: Target) -> Sink:
+        return ClarifySink(target, self.client(config), self._objects[target.object.name])

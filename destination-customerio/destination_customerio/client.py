@@ -1,0 +1,79 @@
+"""All HTTP for Customer.io's Track API: Basic auth, the region probe and the v2 batch call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import requests
+
+from destination_customerio.config import CustomerIoConfig
+from retl_shared.errors import ConfigError
+from retl_shared.http import ApiClient, excerpt
+from retl_shared.ratelimit import RateLimiter
+from retl_shared.redaction import Redactor
+
+# Customer.io asks for "fair use" of about 100 requests/s on the Track API and sends no rate-limit
+# headers, so the limiter holds that ceiling and a 429 pauses every worker (the kernel's rule).
+REQUESTS_PER_SECOND = 100
+REGION_PATH = "/api/v1/accounts/region"
+BATCH_PATH = "/api/v2/batch"
+
+
+class CustomerIoClient(ApiClient):
+    def __init__(self, config: CustomerIoConfig, redactor: Redactor) -> None:
+        super().__init__(
+            config.track_url,
+            redactor=redactor,
+            headers={"Content-Type": "application/json"},
+            rate_limiter=RateLimiter(REQUESTS_PER_SECOND, 1.0),
+            pool_size=config.max_concurrency,
+        )
+        self.session.auth = (config.site_id, config.api_key)
+        redactor.add(f"{config.site_id}:{config.api_key}")  # and its base64: the Authorization header
+
+    def auth_error(self, response: requests.Response) -> ConfigError:
+        return ConfigError(
+            f"Customer.io rejected the site id / API key (HTTP {response.status_code}). Use the Track API "
+            "credentials of the workspace (Settings → Workspace Settings → API credentials)."
+        )
+
+    def region(self) -> dict[str, Any]:
+        """The account's data center: ``{"url", "data_center", "environment_id"}``."""
+        response = self.request("GET", REGION_PATH)
+        if response.status_code != 200:
+            raise ConfigError(
+                f"Customer.io answered HTTP {response.status_code} to {REGION_PATH}: {describe(response)}. "
+                "Is the API base URL a Track API?"
+            )
+        body = _json(response)
+        return body if isinstance(body, dict) else {}
+
+    def batch(self, entries: list[dict[str, Any]]) -> requests.Response:
+        """POST the entries as one v2 batch.
+
+        The body is encoded here with orjson, exactly as the sink measured the entries: requests'
+        ``json=`` would add spaces and could push a full batch past the 500 KB limit.
+        """
+        return self.request("POST", BATCH_PATH, data=orjson.dumps({"batch": entries}))
+
+
+def describe(response: requests.Response) -> str:
+    """The error text of a Customer.io answer: ``errors[].message``, ``meta.error`` or the raw body."""
+    body = _json(response)
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        messages = [str(e.get("message") or e.get("reason")) for e in errors or [] if isinstance(e, dict)]
+        if messages:
+            return excerpt("; ".join(messages))
+        meta = body.get("meta")
+        if isinstance(meta, dict) and meta.get("error"):
+            return excerpt(str(meta["error"]))
+    return excerpt(response.text) or "(empty body)"
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,94 @@
+"""destination-customerio's settings: Track API credentials, region, and per-stream object options."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retl_shared.config import DestinationConfig, StreamMapping, secret
+
+
+class Region(StrEnum):
+    us = "us"
+    eu = "eu"
+
+
+TRACK_URLS = {Region.us: "https://track.customer.io", Region.eu: "https://track-eu.customer.io"}
+
+PersonIdentifier = Literal["id", "email", "cio_id"]
+
+
+class Relationship(BaseModel):
+    """Relate each custom object to the people named in one column (e.g. an account's member ids)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(
+        title="Column",
+        description="Field of the mapped record holding one person identifier or a list of them; "
+        "it is used for the relationship and not written as an attribute.",
+    )
+    identifier: PersonIdentifier = Field(
+        "id", title="Identifier", description="What the column holds: id, email or cio_id."
+    )
+
+
+class CustomerIoStreamMapping(StreamMapping):
+    # Object type ids are strings on the wire ("1"); a number in the config is accepted as one.
+    model_config = ConfigDict(extra="forbid", title="Stream mapping", coerce_numbers_to_str=True)
+
+    object_type_id: str | None = Field(
+        None,
+        title="Object type id",
+        description='object streams only: the custom object type\'s id, e.g. "1" '
+        "(Data & Integrations → Objects).",
+    )
+    relationship: Relationship | None = Field(
+        None, title="Relationship", description="object streams only: relate each object to people."
+    )
+
+
+class CustomerIoConfig(DestinationConfig):
+    model_config = ConfigDict(title="Customer.io destination", extra="forbid")
+
+    site_id: str = Field(
+        title="Site ID",
+        description="The workspace's Track API site id (Settings → Workspace Settings → API credentials).",
+        json_schema_extra={"order": 0},
+    )
+    api_key: str = secret(
+        title="Track API key",
+        description="The Track API key paired with the site id.",
+        json_schema_extra={"order": 1},
+    )
+    region: Region = Field(
+        Region.us,
+        title="Region",
+        description="The data center your account is in; check compares it with the account's.",
+        json_schema_extra={"order": 2},
+    )
+    api_base_url: str = Field(
+        "",
+        title="API base URL",
+        description="Overrides the region's Track API URL; only for a proxy or a test server.",
+        json_schema_extra={"order": 90},
+    )
+    max_concurrency: int = Field(
+        10,
+        ge=1,
+        le=64,
+        title="Max concurrency",
+        description="Requests in flight; 10 reach the 100 requests/s fair-use ceiling at 100 ms a request.",
+    )
+    streams: list[CustomerIoStreamMapping] = Field(
+        default_factory=list,
+        title="Streams",
+        description="One entry per source stream: object (person, event or object), operation, "
+        "match key (the identifier), fields.",
+    )
+
+    @property
+    def track_url(self) -> str:
+        return self.api_base_url or TRACK_URLS[self.region]

@@ -1,0 +1,54 @@
+"""destination-customerio: warehouse models into Customer.io people, events and custom objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from destination_customerio.catalog import OBJECTS
+from destination_customerio.client import CustomerIoClient
+from destination_customerio.config import CustomerIoConfig, CustomerIoStreamMapping
+from destination_customerio.sink import SINKS
+from retl_shared.destination import ActivationDestination
+from retl_shared.errors import ConfigError
+from retl_shared.sink import ObjectSpec, Sink, Target
+
+
+class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
+    name = "destination-customerio"
+    config_model = CustomerIoConfig
+    documentation_url = "https://github.com/retl-suite/retl-suite/blob/main/destination-customerio/README.md"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._client: CustomerIoClient | None = None
+
+    def client(self, config: CustomerIoConfig) -> CustomerIoClient:
+        """One client per run: one rate limiter and one connection pool shared by every stream."""
+        if self._client is None:
+            self._client = CustomerIoClient(config, self.redactor)
+        return self._client
+
+    def check_connection(self, config: CustomerIoConfig) -> None:
+        """The region probe proves the keys; a region other than the account's is a config error too.
+
+        A US account's data sent to the EU endpoint fails, and an EU account's sent to the US
+        endpoint is redirected through US servers: neither should go unnoticed.
+        """
+        data_center = self.client(config).region().get("data_center")
+        if data_center and data_center != config.region:
+            raise ConfigError(
+                f"The Customer.io account is in the {str(data_center).upper()} region: set region to "
+                f"{data_center!r} (it is {config.region.value!r})."
+            )
+
+    def objects(self, config: CustomerIoConfig, names: set[str] | None = None) -> list[ObjectSpec]:
+        return [spec for spec in OBJECTS if names is None or spec.name in names]
+
+    def create_sink(self, config: CustomerIoConfig, target: Target) -> Sink:
+        mapping = target.mapping
+        if not isinstance(mapping, CustomerIoStreamMapping):
+            mapping = CustomerIoStreamMapping.model_validate(mapping.model_dump())
+            target = Target(target.object, target.operation, mapping, target.match_key, target.columns)
+        if target.object.name != "object" and (mapping.object_type_id or mapping.relationship):
+            raise ConfigError(f"{target.label}: object_type_id and relationship are for object streams only")
+        return SINKS[target.object.name](target, self.client(config))

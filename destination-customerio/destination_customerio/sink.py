@@ -1,0 +1,298 @@
+"""Batches of people, events and custom objects as Customer.io v2 batch entries, with per-record outcomes.
+
+Each sink turns a mapped record into one entry (``entry``); the shared ``TrackSink`` sends a batch
+and reads Customer.io's answer:
+- 200: every entry was accepted;
+- 207: ``errors[].batch_index`` names the failed entries; those records are rejected with the error's
+  reason, message and field, the rest accepted;
+- 400 (or 413): the request as a whole was refused without naming entries, so the kernel splits the
+  batch until the bad records stand alone and rejects them with the message.
+Resending is always safe: identify and delete are idempotent, and events carry a stable dedupe id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import requests
+
+from destination_customerio.catalog import OBJECT_ID, PERSON_IDENTIFIERS
+from destination_customerio.client import CustomerIoClient, describe
+from destination_customerio.config import CustomerIoStreamMapping
+from retl_shared.errors import ConfigError
+from retl_shared.mapping import MappingError, parse_datetime
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
+
+# Customer.io's limits (Track API docs and their "Invalid API requests" list).
+MAX_REQUEST_BYTES = 500_000  # "< 500 KB": read as 1000-byte kilobytes, the stricter reading
+MAX_ENTRY_BYTES = 32_000  # "≤ 32 KB", read the same way
+MAX_ATTRIBUTES = 300  # "cannot identify more than 300 attributes in one request"
+MAX_ATTRIBUTE_NAME_BYTES = 150
+MAX_ATTRIBUTE_VALUE_BYTES = 1000
+MAX_EVENT_NAME_BYTES = 100
+# Customer.io sets no entry count. 100 keeps a request near 50 KB for typical rows (10,000 records/s
+# at the 100 requests/s fair-use rate), a 400 costs at most 7 halvings to isolate, and a retried
+# 5xx resends little.
+MAX_ENTRIES = 100
+ENVELOPE = b'{"batch":[]}'
+SPLIT_STATUS = frozenset({400, 413})
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+class TrackSink(Sink):
+    """One v2 batch request per batch, or several when the attribute rule needs them."""
+
+    # The kernel counts each record's size plus one byte (its comma); the envelope adds the rest,
+    # and the request must stay strictly below the limit.
+    limits = BatchLimits(MAX_ENTRIES, MAX_REQUEST_BYTES - len(ENVELOPE) - 1, MAX_ENTRY_BYTES)
+    identifiers: tuple[str, ...] = PERSON_IDENTIFIERS  # what the match key may be
+
+    def __init__(self, target: Target, client: CustomerIoClient) -> None:
+        super().__init__(target)
+        self.client = client
+        if len(target.match_key) != 1 or target.match_key[0] not in self.identifiers:
+            raise ConfigError(
+                f"{target.label}: match_key must be one of {', '.join(self.identifiers)} "
+                f"(exactly one identifier per entry), not {target.match_key}"
+            )
+        self.key = target.match_key[0]
+
+    @abstractmethod
+    def entry(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The batch entry for a mapped record; raise MappingError to reject it."""
+
+    def record_size(self, data: dict[str, Any]) -> int:
+        """The encoded entry's size, which is what Customer.io's request and entry limits count."""
+        try:
+            return len(orjson.dumps(self.entry(data)))
+        except MappingError:
+            return len(orjson.dumps(data))  # rejected with its reason when the batch is sent
+
+    def send(self, batch: list[Record]) -> list[Outcome]:
+        outcomes = [ACCEPTED] * len(batch)
+        entries: list[tuple[int, dict[str, Any]]] = []
+        for position, record in enumerate(batch):
+            try:
+                entries.append((position, self.entry(record.data)))
+            except MappingError as exc:
+                outcomes[position] = Outcome.rejected(exc.reason, exc.field)
+        for request in _within_attribute_limit(entries):
+            answered = _outcomes(self.client.batch([entry for _, entry in request]), len(request))
+            for (position, _), outcome in zip(request, answered, strict=True):
+                outcomes[position] = outcome
+        return outcomes
+
+
+class PersonSink(TrackSink):
+    """identify (create or update a person) or delete, by id, email or cio_id."""
+
+    def normalize_key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Customer.io compares emails case-insensitively and ids exactly."""
+        if self.key == "email":
+            return tuple(str(value).strip().lower() for value in key)
+        return key
+
+    def entry(self, data: dict[str, Any]) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "type": "person",
+            "action": self.operation,
+            "identifiers": {self.key: data[self.key]},
+        }
+        if self.operation == "identify":
+            entry["attributes"] = attributes({k: v for k, v in data.items() if k != self.key})
+        return entry
+
+
+class EventSink(TrackSink):
+    """track: one event per record, for the person its identifier names.
+
+    ``name`` is required (map a column to it, or set it in static_values), ``timestamp`` is sent as
+    unix seconds, ``event_id`` (the source's id, optional) seeds the dedupe id; every other field
+    becomes event data.
+    """
+
+    reserved = frozenset({"name", "timestamp", "event_id"})
+    # Events are occurrences, not entities: the kernel keeps every one. Deduplication is
+    # Customer.io's, by the entry's id, which is the same for a replayed event.
+    deduplicate = False
+
+    def entry(self, data: dict[str, Any]) -> dict[str, Any]:
+        name = data.get("name")
+        if name in (None, ""):
+            raise MappingError(
+                "name", "an event needs a name: map a column to `name`, or set it in static_values"
+            )
+        name = str(name)
+        if len(name.encode()) > MAX_EVENT_NAME_BYTES:
+            raise MappingError("name", f"event name is longer than {MAX_EVENT_NAME_BYTES} bytes")
+        entry: dict[str, Any] = {
+            "type": "person",
+            "action": "event",
+            "identifiers": {self.key: data[self.key]},
+            "name": name,
+        }
+        if data.get("timestamp") not in (None, ""):
+            entry["timestamp"] = unix_seconds(data["timestamp"])
+        data_fields = {k: v for k, v in data.items() if k != self.key and k not in self.reserved}
+        if data_fields:
+            entry["attributes"] = data_fields
+        entry["id"] = dedupe_id(entry, data.get("event_id"))
+        return entry
+
+
+class ObjectSink(TrackSink):
+    """identify a custom object of the stream's object type, related to people by a column."""
+
+    identifiers = (OBJECT_ID,)
+
+    def __init__(self, target: Target, client: CustomerIoClient) -> None:
+        super().__init__(target, client)
+        mapping = target.mapping
+        assert isinstance(mapping, CustomerIoStreamMapping)
+        if not mapping.object_type_id:
+            raise ConfigError(
+                f"{target.label}: set object_type_id, the custom object type's id "
+                "(Data & Integrations → Objects)"
+            )
+        self.type_id = mapping.object_type_id
+        self.relationship = mapping.relationship
+
+    def entry(self, data: dict[str, Any]) -> dict[str, Any]:
+        skip = {self.key, self.relationship.column if self.relationship else None}
+        entry: dict[str, Any] = {
+            "type": "object",
+            "action": "identify",
+            "identifiers": {"object_type_id": self.type_id, OBJECT_ID: data[self.key]},
+            "attributes": attributes({k: v for k, v in data.items() if k not in skip}),
+        }
+        if self.relationship is not None:
+            value = data.get(self.relationship.column)
+            people = value if isinstance(value, list) else [value]
+            related = [
+                {"identifiers": {self.relationship.identifier: str(person)}}
+                for person in people
+                if person not in (None, "")
+            ]
+            if related:
+                entry["cio_relationships"] = related
+        return entry
+
+
+SINKS: dict[str, type[TrackSink]] = {"person": PersonSink, "event": EventSink, "object": ObjectSink}
+
+
+# --- entries ------------------------------------------------------------------------------------------
+
+
+def attributes(values: dict[str, Any]) -> dict[str, Any]:
+    """Identify attributes within Customer.io's limits; a record breaking one is rejected, naming it."""
+    if len(values) > MAX_ATTRIBUTES:
+        raise MappingError(None, f"{len(values)} attributes; Customer.io identifies at most {MAX_ATTRIBUTES}")
+    for name, value in values.items():
+        if len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
+            raise MappingError(name, f"attribute name is longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes")
+        size = len(value.encode()) if isinstance(value, str) else len(orjson.dumps(value))
+        if value is not None and size > MAX_ATTRIBUTE_VALUE_BYTES:
+            raise MappingError(name, f"attribute {name!r} is longer than {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
+    return values
+
+
+def unix_seconds(value: Any) -> int:
+    """Whole unix seconds, as Customer.io wants them, from ISO 8601 or epoch seconds or milliseconds."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value)
+    try:
+        return int(parse_datetime(value).timestamp())
+    except (ValueError, TypeError, OverflowError, OSError) as exc:
+        raise MappingError("timestamp", str(exc)) from None
+
+
+def dedupe_id(entry: dict[str, Any], event_id: Any) -> str:
+    """The event's id: a ULID (Customer.io requires one) that is the same whenever the event is resent.
+
+    The random part is a hash of the person and the source's ``event_id`` when mapped, else of the
+    whole event (person, name, timestamp, data): a replayed event gets the same id and Customer.io
+    drops it. The time part is the event's timestamp; Customer.io checks only the format. An
+    ``event_id`` that already is a ULID is used as it is.
+    """
+    if isinstance(event_id, str) and _ULID.fullmatch(event_id.upper()):
+        return event_id.upper()
+    if event_id not in (None, ""):
+        seed: dict[str, Any] = {"identifiers": entry["identifiers"], "event_id": event_id}
+    else:
+        seed = entry
+    digest = hashlib.sha256(orjson.dumps(seed, option=orjson.OPT_SORT_KEYS)).digest()
+    millis = max(0, entry.get("timestamp", 0)) * 1000 & (2**48 - 1)
+    value = millis << 80 | int.from_bytes(digest[:10], "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+# --- requests and answers ------------------------------------------------------------------------
+
+
+def _within_attribute_limit(
+    entries: list[tuple[int, dict[str, Any]]],
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Cut the batch into requests that identify at most 300 distinct attributes each.
+
+    Rows of one model share their columns, so a batch is nearly always one request. Event data does
+    not count: the limit is on identify attributes.
+    """
+    request: list[tuple[int, dict[str, Any]]] = []
+    names: set[str] = set()
+    for item in entries:
+        entry = item[1]
+        added = set(entry.get("attributes") or ()) if entry["action"] == "identify" else set()
+        if request and len(names | added) > MAX_ATTRIBUTES:
+            yield request
+            request, names = [], set()
+        request.append(item)
+        names |= added
+    if request:
+        yield request
+
+
+def _outcomes(response: requests.Response, count: int) -> list[Outcome]:
+    status = response.status_code
+    if status == 200:
+        return [ACCEPTED] * count
+    if status in SPLIT_STATUS:
+        return [Outcome.split(f"HTTP {status}: {describe(response)}")] * count
+    if status == 207:
+        try:
+            return _partial(response.json(), count)
+        except ValueError:
+            pass
+    if status == 404:
+        raise ConfigError(
+            f"Customer.io has no batch endpoint here (404): {describe(response)}. Check the API base URL."
+        )
+    return [Outcome.rejected(f"HTTP {status}: {describe(response)}")] * count
+
+
+def _partial(body: Any, count: int) -> list[Outcome]:
+    """Each 207 error rejects the entry at its ``batch_index``; errors naming none split the rest."""
+    outcomes = [ACCEPTED] * count
+    unplaced = []
+    errors = body.get("errors") if isinstance(body, dict) else None
+    for error in errors or []:
+        if not isinstance(error, dict):
+            continue
+        reason = f"{error.get('reason') or 'error'}: {error.get('message') or 'no message'}"
+        index = error.get("batch_index")
+        if isinstance(index, int) and 0 <= index < count:
+            outcomes[index] = Outcome.rejected(reason, error.get("field"))
+        else:
+            unplaced.append(reason)
+    if unplaced:
+        # Resending is safe (identify is idempotent, events dedupe by id): split to find the culprits.
+        outcomes = [Outcome.split(unplaced[0]) if o is ACCEPTED else o for o in outcomes]
+    return outcomes
