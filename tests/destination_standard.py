@@ -54,8 +54,12 @@ class DestinationStandardSuite(DestinationTestSuiteBase):
         return scenarios
 
 
-@cache
+_FAKES: dict[type[FakeServer], FakeServer] = {}
+
+
 def _started(fake_class: type[FakeServer]) -> FakeServer:
-    fake = fake_class().start()
-    atexit.register(fake.stop)
-    return fake
+    """One fake per class for the session, stopped when the interpreter exits."""
+    if fake_class not in _FAKES:
+        _FAKES[fake_class] = fake_class().start()
+        atexit.register(_FAKES[fake_class].stop)
+    return _FAKES[fake_class]
