@@ -15,6 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retl", description="Reverse-ETL connector tools for Airbyte.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
+    _add_airbyte(commands)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 
@@ -80,6 +81,129 @@ def _run(args: argparse.Namespace) -> int:
     for failure in result.failures():
         print(f"retl: {failure}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def _add_airbyte(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`retl airbyte register|apply|sync|status`; handlers live in retl_shared.airbyte.commands."""
+    # The connection options go on every subcommand (argparse would let a subcommand's defaults
+    # overwrite them if they were on `airbyte` too), so they can follow the subcommand's name.
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("Airbyte API (flags win over the environment variables)")
+    group.add_argument(
+        "--url",
+        metavar="URL",
+        help="API base: https://api.airbyte.com/v1 (Cloud, the default) or https://HOST/api/public/v1 "
+        "(self-managed); env AIRBYTE_API_URL",
+    )
+    group.add_argument("--workspace", metavar="ID", help="workspace id; env AIRBYTE_WORKSPACE_ID")
+    group.add_argument("--client-id", metavar="ID", help="application client id; env AIRBYTE_CLIENT_ID")
+    group.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help="application client secret; env AIRBYTE_CLIENT_SECRET (preferred: flags show in `ps`)",
+    )
+    group.add_argument(
+        "--token", metavar="TOKEN", help="a bearer token instead of client credentials; env AIRBYTE_TOKEN"
+    )
+
+    airbyte = commands.add_parser(
+        "airbyte",
+        help="register connectors, apply connections from YAML and run syncs through Airbyte's API",
+        description="Drive an Airbyte workspace through its Public API. Exit codes: 0 ok, 1 job failed, "
+        "2 error (usage, configuration, refused request), 3 job cancelled, 4 timeout, 5 API unavailable.",
+    )
+    sub = airbyte.add_subparsers(dest="airbyte_command", required=True, metavar="COMMAND")
+
+    register = sub.add_parser(
+        "register",
+        parents=[common],
+        help="create or re-tag our connector definitions in the workspace",
+        description="Creates the custom source/destination definitions from the connectors' metadata.yaml, "
+        "or updates their image tag; a definition is matched by name.",
+    )
+    register.add_argument(
+        "--tag", metavar="TAG", help="image tag for every definition (default: metadata.yaml's)"
+    )
+    register.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this connector (folder, definition name or repository); repeatable",
+    )
+    register.add_argument("--root", type=Path, metavar="DIR", help="folder holding the connector folders")
+    register.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+
+    apply = sub.add_parser(
+        "apply",
+        parents=[common],
+        help="create or update sources, destinations and connections from a YAML file",
+        description="Prints a plan (create/update/unchanged per resource, secrets masked), then applies it. "
+        "${NAME} in the file is replaced by environment variable NAME. See docs/airbyte-api.md.",
+    )
+    apply.add_argument("file", type=_existing_file, metavar="FILE")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="update every existing source and destination (the API masks secrets, so a rotated one "
+        "cannot be detected)",
+    )
+
+    sync = sub.add_parser(
+        "sync",
+        parents=[common],
+        help="run a connection's sync and follow it to the end",
+        description="Triggers a sync job and polls it until it succeeds, fails or is cancelled "
+        "(incomplete is followed on: Airbyte retries). Exit 0 succeeded, 1 failed, 3 cancelled, "
+        "4 still running at --timeout (the job goes on).",
+    )
+    sync.add_argument("connection", metavar="CONNECTION", help="connection name or id")
+    sync.add_argument(
+        "--poll-interval",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds between polls (10)",
+    )
+    sync.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=3600.0,
+        metavar="S",
+        help="stop following after S s (3600)",
+    )
+
+    status = sub.add_parser(
+        "status", parents=[common], help="latest jobs of a connection, or of every connection"
+    )
+    status.add_argument("connection", nargs="?", metavar="CONNECTION", help="connection name or id")
+    status.add_argument(
+        "--limit", type=_job_limit, default=5, metavar="N", help="jobs per connection, 1-100 (5)"
+    )
+    airbyte.set_defaults(handler=_airbyte)
+
+
+def _airbyte(args: argparse.Namespace) -> int:
+    from retl_shared.airbyte.commands import run
+
+    return run(args)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    return value
+
+
+def _job_limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 100: {text}")
+    return int(text)
 
 
 def _command(text: str) -> list[str]:
