@@ -50,6 +50,14 @@ class RateLimiter:
             self._sleep(wait)
             waited += wait
 
+    def saturated(self) -> bool:
+        """Whether our own window is full: then a server saying "none left" is just agreeing with us."""
+        with self._lock:
+            now = self._clock()
+            while self._sent and self._sent[0] <= now - self.per_seconds:
+                self._sent.popleft()
+            return len(self._sent) >= self.max_requests
+
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (the server said so: Retry-After, or no quota left)."""
         with self._lock:

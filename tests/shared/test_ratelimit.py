@@ -67,3 +67,14 @@ def test_threads_never_exceed_the_limit() -> None:
     assert len(stamps) == 40
     for stamp in stamps:  # any one-second window holds at most 5
         assert sum(1 for s in stamps if stamp <= s < stamp + 1) <= 5
+
+
+def test_saturated_tells_whether_our_window_is_full() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, 10, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    assert not limiter.saturated()
+    limiter.acquire()
+    assert limiter.saturated()
+    clock.now = 10.0
+    assert not limiter.saturated()

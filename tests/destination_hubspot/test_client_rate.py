@@ -1,0 +1,48 @@
+"""HubSpotClient's reading of X-HubSpot-RateLimit-* headers (unit level, no server)."""
+
+from __future__ import annotations
+
+import requests
+
+from destination_hubspot.client import CLIENT_WINDOW_SECONDS, HubSpotClient
+from destination_hubspot.config import HubSpotConfig
+from retl_shared.redaction import Redactor
+
+
+def client(tier: int = 190) -> HubSpotClient:
+    config = {
+        "credentials": {"auth_type": "private_app", "access_token": "pat-x"},
+        "rate_limit_per_10s": tier,
+    }
+    return HubSpotClient(HubSpotConfig.model_validate(config), Redactor())
+
+
+def response(**headers: str) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code = 200
+    answer.headers.update({f"X-HubSpot-RateLimit-{k}": v for k, v in headers.items()})
+    return answer
+
+
+def test_window_has_a_margin_over_hubspots() -> None:
+    assert client().rate_limiter.per_seconds == CLIENT_WINDOW_SECONDS > 10  # type: ignore[union-attr]
+
+
+def test_a_lower_advertised_maximum_is_followed() -> None:
+    api = client(250)
+    api.observe(response(Max="100", Remaining="90", **{"Interval-Milliseconds": "10000"}))
+    assert api.rate_limiter.max_requests == 100  # type: ignore[union-attr]
+
+
+def test_none_left_pauses_only_when_someone_else_uses_the_budget() -> None:
+    api = client(100)
+    limiter = api.rate_limiter
+    assert limiter is not None
+    limiter.max_requests = 2  # as if HubSpot advertised 2
+    limiter.acquire()
+    api.observe(response(Max="2", Remaining="0", **{"Interval-Milliseconds": "10000"}))
+    assert limiter._paused_until > 0  # our window had room: another app spent HubSpot's
+    limiter._paused_until = 0.0
+    limiter.acquire()
+    api.observe(response(Max="2", Remaining="0", **{"Interval-Milliseconds": "10000"}))
+    assert limiter._paused_until == 0.0  # our own window is full: HubSpot just agrees
