@@ -16,7 +16,7 @@ import duckdb
 
 from tests.fakes.hubspot import HubSpotFake
 from tests.fakes.webhook import WebhookReceiver
-from tests.harness import incremental_catalog, retl_run
+from tests.harness import SEED_CONTACTS_TO_HUBSPOT, incremental_catalog, retl_run
 
 DEMO_DIR = Path(".demo")
 CONTACTS = 200
@@ -89,21 +89,7 @@ def hubspot_config(fake: HubSpotFake) -> dict[str, Any]:
     return {
         "credentials": {"auth_type": "private_app", "access_token": "pat-good"},
         "api_base_url": fake.url,
-        "streams": [
-            {
-                "stream": "contacts_enriched",
-                "object": "contacts",
-                "operation": "update",
-                "match_key": ["hs_object_id"],
-                "fields": {
-                    "hubspot_contact_id": "hs_object_id",
-                    "total_orders": "total_orders",
-                    "lifetime_value_usd": "lifetime_value",
-                    "customer_tier": "customer_tier",
-                },
-                "unmapped_columns": "drop",
-            }
-        ],
+        "streams": [SEED_CONTACTS_TO_HUBSPOT],
     }
 
 

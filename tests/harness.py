@@ -139,3 +139,19 @@ def retl_run(
         "--state-file", str(workdir / f"{destination}.state.json"),
     ]  # fmt: skip
     return subprocess.run(command, check=check, capture_output=capture, text=True)
+
+
+# The seed's core use case: scores, LTV and tiers onto HubSpot contacts keyed by the contact id.
+SEED_CONTACTS_TO_HUBSPOT: dict[str, Any] = {
+    "stream": "contacts_enriched",
+    "object": "contacts",
+    "operation": "update",
+    "match_key": ["hs_object_id"],
+    "fields": {
+        "hubspot_contact_id": "hs_object_id",
+        "total_orders": "total_orders",
+        "lifetime_value_usd": "lifetime_value",
+        "customer_tier": "customer_tier",
+    },
+    "unmapped_columns": "drop",
+}

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tests.fakes.hubspot import HubSpotFake
-from tests.harness import incremental_catalog, retl_run
+from tests.harness import SEED_CONTACTS_TO_HUBSPOT, incremental_catalog, retl_run
 
 pytestmark = pytest.mark.slow
 
@@ -28,19 +28,7 @@ def hubspot_config(fake: HubSpotFake) -> dict[str, Any]:
         "api_base_url": fake.url,
         "rate_limit_per_10s": 250,
         "streams": [
-            {
-                "stream": "contacts_enriched",
-                "object": "contacts",
-                "operation": "update",
-                "match_key": ["hs_object_id"],
-                "fields": {
-                    "hubspot_contact_id": "hs_object_id",
-                    "total_orders": "total_orders",
-                    "lifetime_value_usd": "lifetime_value",
-                    "customer_tier": "customer_tier",
-                },
-                "unmapped_columns": "drop",
-            },
+            SEED_CONTACTS_TO_HUBSPOT,
             {
                 "stream": "deal_usage",
                 "object": "deals",

@@ -30,17 +30,14 @@ destination itself costs per record.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import multiprocessing
 import statistics
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from types import TracebackType
 
 import orjson
@@ -49,6 +46,7 @@ import requests
 from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotConfig
 from destination_hubspot.destination import DestinationHubSpot
+from tests.bench import timed_write
 from tests.fakes.server import Request
 from tests.harness import configured_catalog, record_line, state_line
 
@@ -234,22 +232,7 @@ def write(
         "streams": [{"stream": STREAM, "object": "contacts", "operation": "upsert", "match_key": ["email"]}],
     }
     catalog = configured_catalog(STREAM, sync_mode="append_dedup", primary_key=["email"])
-    stdin = io.BytesIO(contact_lines(records))
-    out = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp:
-        config_path, catalog_path = Path(tmp, "config.json"), Path(tmp, "catalog.json")
-        config_path.write_text(json.dumps(config))
-        catalog_path.write_text(json.dumps(catalog))
-        argv = ["write", "--config", str(config_path), "--catalog", str(catalog_path)]
-        clock, cpu = time.perf_counter(), time.process_time()
-        code = destination(stdout=out).run(argv, stdin=stdin)
-        seconds, cpu_seconds = time.perf_counter() - clock, time.process_time() - cpu
-    messages = [orjson.loads(line) for line in out.getvalue().splitlines() if line.strip()]
-    states = [m["state"] for m in messages if m["type"] == "STATE"]
-    written = states[-1]["destinationStats"]["recordCount"] if states else 0
-    errors = [m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE"]
-    if code != 0 or written != records or errors:
-        raise RuntimeError(f"write exited {code}, its state counts {written} of {records} records: {errors}")
+    seconds, cpu_seconds = timed_write(destination, config, catalog, contact_lines(records), records)
     hits = fake.hits()
     upserted = sum(hit.records for hit in hits)
     if upserted != records:

@@ -16,16 +16,12 @@ destination alone: the receiver has its own process) is its cost per record.
 
 from __future__ import annotations
 
-import io
-import json
 import multiprocessing
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +29,7 @@ import orjson
 import requests
 
 from destination_webhook.destination import DestinationWebhook
+from tests.bench import timed_write
 from tests.harness import configured_catalog, record_line, state_line
 
 STREAM = "users"
@@ -148,22 +145,7 @@ def write(receiver: ReceiverProcess, records: int, batch_size: int) -> Run:
     receiver.reset()
     config = {"url": receiver.url + PATH, "batch_size": batch_size, "max_concurrency": CONCURRENCY}
     catalog = configured_catalog(STREAM, sync_mode="append")
-    stdin = io.BytesIO(record_lines(records))
-    out = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp:
-        config_path, catalog_path = Path(tmp, "config.json"), Path(tmp, "catalog.json")
-        config_path.write_text(json.dumps(config))
-        catalog_path.write_text(json.dumps(catalog))
-        argv = ["write", "--config", str(config_path), "--catalog", str(catalog_path)]
-        clock, cpu = time.perf_counter(), time.process_time()
-        code = DestinationWebhook(stdout=out).run(argv, stdin=stdin)
-        seconds, cpu_seconds = time.perf_counter() - clock, time.process_time() - cpu
-    messages = [orjson.loads(line) for line in out.getvalue().splitlines() if line.strip()]
-    states = [m["state"] for m in messages if m["type"] == "STATE"]
-    written = states[-1]["destinationStats"]["recordCount"] if states else 0
-    errors = [m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE"]
-    if code != 0 or written != records or errors:
-        raise RuntimeError(f"write exited {code}, its state counts {written} of {records} records: {errors}")
+    seconds, cpu_seconds = timed_write(DestinationWebhook, config, catalog, record_lines(records), records)
     sent = check(receiver, records, -(-records // batch_size))
     return Run(records, sent, seconds, cpu_seconds)
 
