@@ -35,3 +35,22 @@ bench: setup
 
 clean:
 	rm -rf .venv .tools .demo .bench .pytest_cache .mypy_cache .ruff_cache
+
+# Connector images (.ci/containers/). `make images` builds all five with docker when a Docker engine
+# answers, else podman; IMAGE_ENGINE=docker|podman and IMAGE_BASE=airbyte|local override that
+# (airbyte: the Dockerfiles' defaults, Airbyte's base and PyPI; local: offline, a debootstrap base
+# and wheels built on the host; the default is airbyte with docker, local with podman).
+# `make image-test` builds them offline with podman (installing podman from Debian when missing, as
+# root) and runs tests/images: the image contract, each command in the containers, syncs between
+# them against the fake APIs, and `airbyte-cdk image test`.
+IMAGE_ENGINE ?= auto
+IMAGE_BASE ?= auto
+
+.PHONY: images image-test
+
+images: $(UV)
+	UV=$(UV) bash .ci/containers/build-images.sh --engine $(IMAGE_ENGINE) --base $(IMAGE_BASE)
+
+image-test: setup
+	UV=$(UV) bash .ci/containers/build-images.sh --engine podman --base local
+	UV=$(UV) $(RUN) python -m tests.images.run_image_tests
