@@ -2095,16 +2095,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=int, default=190, help="requests per 10 s per app")
     args = parser.parse_args(argv)
     fake = HubSpotFake(args.port, tokens={args.token: all_scopes()}, rate_limit_max=args.rate_limit)
-    fake.start()
-    print(f"listening on {fake.url} (Bearer {args.token})", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-    return 0
+    return fake.serve_until_interrupted(f"listening on {{url}} (Bearer {args.token})")
 
 
 if __name__ == "__main__":

@@ -205,16 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     receiver = WebhookReceiver(
         args.port, args.secret, args.tolerance, args.dedupe, on_delivery=show, on_reject=rejected
     )
-    receiver.start()
-    print(f"listening on {receiver.url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        receiver.stop()
-    return 0
+    return receiver.serve_until_interrupted("listening on {url}")
 
 
 if __name__ == "__main__":
