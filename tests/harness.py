@@ -13,24 +13,29 @@ from typing import Any
 import orjson
 
 
+def configured_stream(
+    name: str, sync_mode: str, primary_key: list[str], cursor: str | None = None
+) -> dict[str, Any]:
+    """One stream of a configured catalog, read incrementally (by ``cursor`` when given)."""
+    stream: dict[str, Any] = {
+        "stream": {
+            "name": name,
+            "json_schema": {"type": "object"},
+            "supported_sync_modes": ["full_refresh", "incremental"],
+        },
+        "sync_mode": "incremental",
+        "destination_sync_mode": sync_mode,
+        "primary_key": [[key] for key in primary_key],
+    }
+    if cursor is not None:
+        stream["cursor_field"] = [cursor]
+    return stream
+
+
 def configured_catalog(
     *streams: str, sync_mode: str = "append_dedup", primary_key: list[str] | None = None
 ) -> dict[str, Any]:
-    return {
-        "streams": [
-            {
-                "stream": {
-                    "name": name,
-                    "json_schema": {"type": "object"},
-                    "supported_sync_modes": ["full_refresh", "incremental"],
-                },
-                "sync_mode": "incremental",
-                "destination_sync_mode": sync_mode,
-                "primary_key": [[k] for k in (primary_key or [])],
-            }
-            for name in streams
-        ]
-    }
+    return {"streams": [configured_stream(name, sync_mode, primary_key or []) for name in streams]}
 
 
 def record_line(stream: str, data: dict[str, Any]) -> bytes:
@@ -101,18 +106,7 @@ def incremental_catalog(
     """A configured catalog: stream name → (primary key column, cursor column)."""
     return {
         "streams": [
-            {
-                "stream": {
-                    "name": name,
-                    "json_schema": {"type": "object"},
-                    "supported_sync_modes": ["full_refresh", "incremental"],
-                },
-                "sync_mode": "incremental",
-                "cursor_field": [cursor],
-                "destination_sync_mode": sync_mode,
-                "primary_key": [[key]],
-            }
-            for name, (key, cursor) in streams.items()
+            configured_stream(name, sync_mode, [key], cursor) for name, (key, cursor) in streams.items()
         ]
     }
 

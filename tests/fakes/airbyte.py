@@ -30,11 +30,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tests.fakes.openapi import OpenApiSchemas, SchemaViolation, load_schemas
 from tests.fakes.server import FakeServer, Reply, Request
 
 PREFIX = "/api/public/v1"
@@ -52,14 +51,6 @@ _ID = r"(?P<id>[^/]+)"
 _KIND = r"(?P<kind>sources|destinations)"
 
 
-@dataclass(frozen=True)
-class SchemaViolation:
-    method: str
-    path: str
-    schema: str
-    message: str
-
-
 class _Reject(Exception):
     """Ends a handler with an error status (Airbyte answers problem JSON)."""
 
@@ -73,48 +64,9 @@ def _fail(status: int, detail: str) -> NoReturn:
     raise _Reject(status, detail)
 
 
-class OpenApiSchemas:
-    """Request-body validators from the Airbyte OpenAPI documents present in a directory (3.1: JSON
-    Schema 2020-12); `$ref`s resolve through a registry holding each whole document."""
-
-    def __init__(self, directory: Path) -> None:
-        from jsonschema import Draft202012Validator
-        from referencing import Registry
-        from referencing.jsonschema import DRAFT202012
-
-        self._validator_cls = Draft202012Validator
-        registry: Registry[Any] = Registry()
-        self.documents: set[str] = set()
-        for key, filename in OPENAPI_FILES.items():
-            path = directory / filename
-            if path.is_file():
-                resource = DRAFT202012.create_resource(json.loads(path.read_text()))
-                registry = registry.with_resource(f"urn:airbyte-openapi:{key}", resource)
-                self.documents.add(key)
-        self._registry = registry
-        self._validators: dict[tuple[str, str], Any] = {}
-
-    def validate(self, document: str, schema: str, body: Any) -> str | None:
-        """A readable reason when `body` breaks `schema`, or None (also when that document is absent)."""
-        from jsonschema.exceptions import best_match
-
-        if document not in self.documents:
-            return None
-        key = (document, schema)
-        if key not in self._validators:
-            ref = {"$ref": f"urn:airbyte-openapi:{document}#/components/schemas/{schema}"}
-            self._validators[key] = self._validator_cls(ref, registry=self._registry)
-        error = best_match(self._validators[key].iter_errors(body))
-        if error is None:
-            return None
-        where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-        return f"{schema}: {error.message} at {where}"
-
-
-@lru_cache(maxsize=4)
 def load_openapi(directory: str) -> OpenApiSchemas | None:
-    schemas = OpenApiSchemas(Path(directory))
-    return schemas if schemas.documents else None
+    """Airbyte's descriptions (OpenAPI 3.1: JSON Schema 2020-12) from `directory`, if present."""
+    return load_schemas(directory, "airbyte", tuple(OPENAPI_FILES.items()), "2020-12")
 
 
 class AirbyteFake(FakeServer):

@@ -39,13 +39,13 @@ def start_fake() -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def fake_server(start_fake: Callable[..., Any]) -> FakeServer:
     """A bare FakeServer; register routes in the test with `route()`/`on()`."""
-    return start_fake(FakeServer)  # type: ignore[no-any-return]
+    return start_fake(FakeServer)
 
 
 @pytest.fixture
 def webhook_receiver(start_fake: Callable[..., Any]) -> WebhookReceiver:
     """A receiver without signature checks or dedupe."""
-    return start_fake(WebhookReceiver)  # type: ignore[no-any-return]
+    return start_fake(WebhookReceiver)
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def make_webhook_receiver(start_fake: Callable[..., Any]) -> Callable[..., Webho
 @pytest.fixture
 def hubspot_fake(start_fake: Callable[..., Any]) -> HubSpotFake:
     """Token `pat-good` (all scopes); OAuth app client-id/client-secret/refresh-good."""
-    return start_fake(HubSpotFake)  # type: ignore[no-any-return]
+    return start_fake(HubSpotFake)
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def make_hubspot_fake(start_fake: Callable[..., Any]) -> Callable[..., HubSpotFa
 
 @pytest.fixture
 def customerio_fake(start_fake: Callable[..., Any]) -> CustomerIoFake:
-    return start_fake(CustomerIoFake)  # type: ignore[no-any-return]
+    return start_fake(CustomerIoFake)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def make_customerio_fake(start_fake: Callable[..., Any]) -> Callable[..., Custom
 @pytest.fixture
 def clarify_fake(start_fake: Callable[..., Any]) -> ClarifyFake:
     """Key `clarify-key-good`, workspace `acme`, create upserts, indexed pointers, 25 per bulk."""
-    return start_fake(ClarifyFake)  # type: ignore[no-any-return]
+    return start_fake(ClarifyFake)
 
 
 @pytest.fixture

@@ -40,11 +40,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qs
 
+from tests.fakes.openapi import OpenApiSchemas, SchemaViolation, load_schemas
 from tests.fakes.server import FakeServer, Handler, Reply, Request
 
 PORTAL_ID = 12345678
@@ -259,16 +259,6 @@ class _Credential:
     scopes: frozenset[str]
     oauth: bool = False
     expires_at: float | None = None
-
-
-@dataclass(frozen=True)
-class SchemaViolation:
-    """A request body that broke the published request schema (or was not JSON at all)."""
-
-    method: str
-    path: str
-    schema: str
-    message: str
 
 
 @dataclass
@@ -680,58 +670,9 @@ SCHEMA_FILES = {
 }
 
 
-class OpenApiSchemas:
-    """Request-body validators built from the OpenAPI descriptions that exist in `directory`.
-
-    `$ref`s resolve through a `referencing` registry holding each whole document, so a schema is
-    checked exactly as published (OpenAPI-only keywords such as `nullable` and `example` are ignored).
-    """
-
-    def __init__(self, directory: Path) -> None:
-        from jsonschema import Draft7Validator
-        from referencing import Registry
-        from referencing.jsonschema import DRAFT7
-
-        self._validator_cls = Draft7Validator
-        registry: Registry[Any] = Registry()
-        self.documents: set[str] = set()
-        for key, filename in SCHEMA_FILES.items():
-            path = directory / filename
-            if path.is_file():
-                contents = json.loads(path.read_text())
-                registry = registry.with_resource(self._uri(key), DRAFT7.create_resource(contents))
-                self.documents.add(key)
-        self._registry = registry
-        self._validators: dict[tuple[str, str], Any] = {}
-
-    @staticmethod
-    def _uri(key: str) -> str:
-        return f"urn:hubspot-openapi:{key}"
-
-    def validate(self, document: str, schema: str, body: Any) -> str | None:
-        """Return a readable reason when `body` breaks `schema`, or None (also when not loaded)."""
-        from jsonschema.exceptions import best_match
-
-        if document not in self.documents:
-            return None
-        validator = self._validators.get((document, schema))
-        if validator is None:
-            ref = {"$ref": f"{self._uri(document)}#/components/schemas/{schema}"}
-            validator = self._validators[(document, schema)] = self._validator_cls(
-                ref, registry=self._registry
-            )
-        error = best_match(validator.iter_errors(body))
-        if error is None:
-            return None
-        where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-        return f"{schema}: {error.message} at {where}"
-
-
-@lru_cache(maxsize=4)
 def load_openapi(directory: str) -> OpenApiSchemas | None:
-    """Schemas from `directory`, or None when none of the files is there (the check is then skipped)."""
-    schemas = OpenApiSchemas(Path(directory))
-    return schemas if schemas.documents else None
+    """HubSpot's descriptions (OpenAPI 3.0: JSON Schema draft 7) from `directory`, if present."""
+    return load_schemas(directory, "hubspot", tuple(SCHEMA_FILES.items()), "draft7")
 
 
 # -- the fake -----------------------------------------------------------------------------------------
