@@ -82,7 +82,7 @@ class ClarifyClient(ApiClient):
         """``GET /schemas`` once per run: it proves the key and the slug, and describes every object."""
         with self._schemas_lock:
             if self._schemas is None:
-                response = self.request("GET", "/schemas")
+                response = self.request("GET", "/schemas", expect={404})
                 if response.status_code == 404:
                     raise ConfigError(
                         f"Clarify answered 404: workspace slug not found ({self.slug!r}). The slug is the "
@@ -120,7 +120,8 @@ class ClarifyClient(ApiClient):
         return None
 
     def exists(self, object_name: str, record_id: str) -> bool:
-        response = self.request("GET", f"/objects/{object_name}/records/{quote(record_id, safe='')}")
+        record = f"/objects/{object_name}/records/{quote(record_id, safe='')}"
+        response = self.request("GET", record, expect={404})
         return response.status_code < 300
 
     # --- writing ---------------------------------------------------------------------------------
@@ -135,9 +136,9 @@ class ClarifyClient(ApiClient):
         return self.request("POST", f"/objects/{object_name}/records/bulk", json=body)
 
     def bulk_update(self, object_name: str, items: list[tuple[str, dict[str, Any]]]) -> requests.Response:
-        """One atomic bulk update of (record id, attributes) pairs."""
+        """One atomic bulk update of (record id, attributes) pairs; a 404 names a record id it lacks."""
         data = [{"type": object_name, "id": record_id, "attributes": a} for record_id, a in items]
-        return self.request("PATCH", f"/objects/{object_name}/records", json={"data": data})
+        return self.request("PATCH", f"/objects/{object_name}/records", json={"data": data}, expect={404})
 
 
 def api_errors(response: requests.Response) -> list[ApiError]:

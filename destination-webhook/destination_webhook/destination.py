@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from destination_webhook.catalog import endpoint
+from destination_webhook.catalog import ENDPOINT, endpoint
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import WebhookConfig, WebhookStreamMapping
 from destination_webhook.signing import decode_secret
@@ -14,6 +14,7 @@ from retl_shared.sink import ObjectSpec, Sink, Target
 class DestinationWebhook(ActivationDestination[WebhookConfig]):
     name = "destination-webhook"
     config_model = WebhookConfig
+    single_object = ENDPOINT
 
     def check_connection(self, config: WebhookConfig) -> None:
         """A HEAD request: it proves the host answers without posting anything a receiver would act on."""

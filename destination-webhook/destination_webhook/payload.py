@@ -5,24 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 
 from destination_webhook.config import BodyFormat
-from retl_shared.errors import ConfigError
 from retl_shared.mapping import MappingError
-
-# The CDK's declarative templates run on Jinja's sandbox too; this is the same engine, used directly
-# because the CDK's interpolation turns output into Python literals, and here it must be JSON.
-_ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+from retl_shared.templates import compile_template
 
 
 class Template:
+    """A URL or payload template: strict, so a record missing a field is rejected with the reason."""
+
     def __init__(self, source: str, what: str) -> None:
-        try:
-            self.template = _ENVIRONMENT.from_string(source)
-        except TemplateError as exc:
-            raise ConfigError(f"{what} is not a valid Jinja template: {exc}") from None
+        self.template = compile_template(source, what, strict=True)
 
     def render(self, record: dict[str, Any]) -> str:
         return self.template.render(record=record)

@@ -7,6 +7,7 @@ The CDK's ``Destination`` parses only spec/check/write and has no DESTINATION_CA
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 from abc import ABC, abstractmethod
@@ -19,7 +20,7 @@ from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAir
 
 from retl_shared.config import DestinationConfig, StreamMapping
 from retl_shared.errors import ConfigError, SyncError
-from retl_shared.mapping import Mapper
+from retl_shared.mapping import Mapper, mapping_problems
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
 from retl_shared.sink import ObjectSpec, Sink, Target
@@ -37,6 +38,9 @@ class ActivationDestination(ABC, Generic[C]):
     name: ClassVar[str]
     config_model: type[C]
     documentation_url: ClassVar[str] = "https://github.com/retl-suite/retl-suite"
+    # The object a stream without a mapping entry (or an entry without `object`) is written to: only
+    # for a destination that has exactly one; elsewhere such a stream is a config error.
+    single_object: ClassVar[str | None] = None
 
     def __init__(self, stdout: IO[bytes] | None = None) -> None:
         self.redactor = Redactor()
@@ -55,6 +59,11 @@ class ActivationDestination(ABC, Generic[C]):
     @abstractmethod
     def create_sink(self, config: C, target: Target) -> Sink:
         """A sink writing one stream to its target; raise ConfigError naming what to fix if it can't."""
+
+    def object_names(self, config: C) -> list[str]:
+        """Every object the destination offers, for messages about an unknown one; override when
+        ``objects`` is costly and the names alone are cheap."""
+        return [spec.name for spec in self.objects(config)]
 
     # --- commands ---------------------------------------------------------------------------------------
 
@@ -77,9 +86,10 @@ class ActivationDestination(ABC, Generic[C]):
         problems = []
         for mapping in config.streams:
             try:
-                object_spec = self._object_for(mapping, objects)
+                object_spec = self._object_for(config, mapping, objects)
                 operation = self._operation_for(mapping, object_spec, "")
                 match_key: list[str] = mapping.match_key or next(iter(object_spec.keys_for(operation)), [])
+                Mapper(mapping, object_spec.field_types, match_key)  # compiles the templates
                 self.create_sink(config, Target(object_spec, operation, mapping, match_key))
             except ConfigError as exc:
                 problems.append(exc.message)
@@ -87,8 +97,11 @@ class ActivationDestination(ABC, Generic[C]):
             raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
 
     def _objects_for(self, config: C, mappings: Iterable[StreamMapping]) -> dict[str, ObjectSpec]:
-        names = {m.object for m in mappings if m.object}
-        return {o.name: o for o in self.objects(config, names or None)}
+        """The objects the mappings name (read once: for some APIs each costs requests)."""
+        names = {m.object for m in mappings if m.object} | (
+            {self.single_object} if self.single_object else set()
+        )
+        return {o.name: o for o in self.objects(config, names)} if names else {}
 
     def discover(self, config: C) -> dict[str, Any]:
         operations = [
@@ -116,21 +129,25 @@ class ActivationDestination(ABC, Generic[C]):
     # --- routing ----------------------------------------------------------------------------------------
 
     def build_routes(self, config: C, catalog: Sequence[ConfiguredAirbyteStream]) -> dict[StreamKey, Route]:
-        """One route per configured stream; every mapping problem at once, as one config error."""
-        mappings = [
-            (
-                cs,
-                config.mapping_for(cs.stream.name, cs.stream.namespace)
-                or StreamMapping(stream=cs.stream.name),
-            )
-            for cs in catalog
-        ]
-        objects = self._objects_for(config, (m for _, m in mappings))
+        """One route per configured stream; every mapping problem at once, as one config error.
+
+        Everything that would fail every record is found here, before anything is sent: a stream
+        without a mapping in a destination with several objects, `fields` naming columns the stream
+        lacks, a match key the mapping never produces, a template that does not compile.
+        """
+        mappings = [(cs, config.mapping_for(cs.stream.name, cs.stream.namespace)) for cs in catalog]
+        objects = self._objects_for(config, (m for _, m in mappings if m is not None))
         routes: dict[StreamKey, Route] = {}
         problems: list[str] = []
-        for configured, mapping in mappings:
+        for configured, entry in mappings:
             try:
-                object_spec = self._object_for(mapping, objects)
+                if entry is None and self.single_object is None:
+                    raise ConfigError(
+                        f"stream {configured.stream.name!r} is in the catalog but has no entry in `streams`: "
+                        "add one naming its object, or leave the stream out of the connection"
+                    )
+                mapping = entry or StreamMapping(stream=configured.stream.name)
+                object_spec = self._object_for(config, mapping, objects)
                 mode = getattr(
                     configured.destination_sync_mode, "value", str(configured.destination_sync_mode)
                 )
@@ -138,6 +155,8 @@ class ActivationDestination(ABC, Generic[C]):
                 schema = configured.stream.json_schema or {}
                 columns = dict(schema.get("properties") or {})
                 match_key = self._match_key(mapping, object_spec, operation, configured)
+                problems += mapping_problems(mapping, columns, match_key)
+                mapper = Mapper(mapping, object_spec.field_types, match_key)
                 sink = self.create_sink(config, Target(object_spec, operation, mapping, match_key, columns))
                 if sink.requires_match_key and not match_key:
                     raise ConfigError(
@@ -147,25 +166,26 @@ class ActivationDestination(ABC, Generic[C]):
                 problems.append(exc.message)
                 continue
             key: StreamKey = (configured.stream.namespace, configured.stream.name)
-            mapper = Mapper(mapping, object_spec.field_types, match_key)
             routes[key] = Route(key, mapper, sink, config.batch_size)
         if problems:
             raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
         return routes
 
-    @staticmethod
-    def _object_name(mapping: StreamMapping, objects: dict[str, ObjectSpec]) -> str:
-        if mapping.object:
-            return mapping.object
-        if len(objects) == 1:
-            return next(iter(objects))
-        raise ConfigError(f"stream {mapping.stream!r} has no destination object: set `object` in its mapping")
-
-    def _object_for(self, mapping: StreamMapping, objects: dict[str, ObjectSpec]) -> ObjectSpec:
-        name = self._object_name(mapping, objects)
+    def _object_for(self, config: C, mapping: StreamMapping, objects: dict[str, ObjectSpec]) -> ObjectSpec:
+        name = mapping.object or self.single_object
+        if name is None:
+            raise ConfigError(
+                f"stream {mapping.stream!r} has no destination object: set `object` in its mapping "
+                f"(one of: {', '.join(sorted(self.object_names(config)))})"
+            )
         if name not in objects:
-            known = ", ".join(sorted(objects)) or "none"
-            raise ConfigError(f"stream {mapping.stream!r}: unknown object {name!r} (known: {known})")
+            known = sorted(self.object_names(config))
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"stream {mapping.stream!r}: unknown object {name!r} ({hint}the objects are: "
+                f"{', '.join(known)})"
+            )
         return objects[name]
 
     @staticmethod

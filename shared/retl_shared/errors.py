@@ -1,4 +1,5 @@
-"""Errors that end a sync, each with the Airbyte ``failure_type`` the platform acts on."""
+"""Errors that end a sync, each with the Airbyte ``failure_type`` the platform acts on, and the two
+request-level signals a sink's client raises for the kernel to act on (split, or record the unknown)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,22 @@ class TransientError(SyncError):
     """The API stayed unavailable or throttled past our retries; the platform retries the job later."""
 
     failure_type = "transient_error"
+
+
+class RequestTooLarge(Exception):
+    """The API refused a request for its size (413): the kernel splits the batch until one record is
+    refused on its own, and rejects that record with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class OutcomeUnknown(Exception):
+    """A request that is not safe to repeat was sent and no answer came back (a reset, a timeout, a 5xx):
+    whether the API applied it is unknown. The kernel rejects its records with this reason rather than
+    sending them again blindly or counting them as written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = f"outcome unknown: sent, no answer ({reason})"

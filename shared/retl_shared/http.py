@@ -1,9 +1,20 @@
-"""The HTTP client every destination's ``client.py`` builds on.
+"""The HTTP client every destination's ``client.py`` builds on, and the one place that decides what an
+answer means for the records in it.
 
 requests gives pooling and timeouts; urllib3's Retry is not used because retries here must
-share the run's rate limiter, pause every worker on a 429, log with redaction and turn an
-exhausted budget into a ``transient_error`` – so the loop is ours, the backoff policy standard
-(exponential with full jitter, Retry-After wins).
+share the run's rate limiter, pause every worker on a 429, log with redaction, never repeat a
+request that is not safe to repeat, and turn an exhausted budget into a ``transient_error`` – so
+the loop is ours, the backoff policy standard (exponential with full jitter, Retry-After wins).
+
+Every answer falls in one of these classes (``ApiClient.classify``):
+- ok: 2xx (207 included) and the record-level statuses 400, 409 and 422, whose body may name the
+  records at fault: the sink maps them to rejections, or splits the batch when it cannot tell;
+- retry: throttled or unavailable (408, 423, 425, 429, 5xx), with backoff and Retry-After;
+- too large: 413, raised as ``RequestTooLarge`` so the kernel splits the batch;
+- auth: 401/403, a ``ConfigError`` naming the credentials (after one OAuth refresh);
+- refused: the request itself is wrong (3xx, 404, 405, 410, 415 and any other status), a
+  ``ConfigError`` naming the URL: never a record rejection, never a state past the records.
+TLS failures are ``ConfigError``s naming the certificate problem, not transient errors.
 """
 
 from __future__ import annotations
@@ -12,26 +23,34 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
-from retl_shared.errors import ConfigError, TransientError
+from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, TransientError
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
 log = logging.getLogger("retl.http")
 
-RETRYABLE_STATUS = frozenset({423, 429, 500, 502, 503, 504})
+# Statuses whose body may be about single records: the sink reads them (or the kernel splits).
+RECORD_LEVEL_STATUS = frozenset({400, 409, 422})
+# Statuses that mean "not processed, try later": repeating such a request never duplicates a write.
+SAFE_TO_REPEAT_STATUS = frozenset({408, 429})
+_NOT_RETRYABLE_5XX = frozenset({501, 505})  # not implemented, version not supported: our request
 
 
 class Decision(Enum):
-    ok = "ok"  # hand the response to the caller (2xx, or a 4xx it maps to record rejections)
-    retry = "retry"
+    ok = "ok"  # hand the response to the caller (2xx, 207, or a record-level 4xx)
+    retry = "retry"  # throttled or unavailable
     auth = "auth"  # credentials or permissions: the user must fix the config
+    too_large = "too_large"  # 413: split the batch
+    refused = "refused"  # the request itself is wrong: URL, method, content type, redirect, gone
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -49,6 +68,18 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 def excerpt(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """Whether the request cannot have reached the server (so repeating it cannot duplicate a write)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 class ApiClient:
@@ -89,11 +120,16 @@ class ApiClient:
     # --- hooks for vendor clients ---------------------------------------------------------------
 
     def classify(self, response: requests.Response) -> Decision:
-        if response.status_code in (401, 403):
+        status = response.status_code
+        if 200 <= status < 300 or status in RECORD_LEVEL_STATUS:
+            return Decision.ok
+        if status in (401, 403):
             return Decision.auth
-        if response.status_code in RETRYABLE_STATUS:
+        if status == 413:
+            return Decision.too_large
+        if status in (408, 423, 425, 429) or (status >= 500 and status not in _NOT_RETRYABLE_5XX):
             return Decision.retry
-        return Decision.ok
+        return Decision.refused
 
     def observe(self, response: requests.Response) -> None:
         """Adapt the rate limiter to the vendor's rate-limit headers (none by default)."""
@@ -101,9 +137,39 @@ class ApiClient:
     def auth_error(self, response: requests.Response) -> ConfigError:
         """The config error for a 401/403; vendors name the missing scope."""
         return ConfigError(
-            f"The API refused the credentials (HTTP {response.status_code}): {excerpt(response.text)}. "
+            f"The API refused the credentials (HTTP {response.status_code}): {self.body_excerpt(response)}. "
             "Check the credentials and their permissions in the destination config."
         )
+
+    def refusal_error(self, response: requests.Response) -> ConfigError:
+        """The config error for a request refused as a whole (wrong URL, method, redirect, gone…)."""
+        request = response.request
+        where = f"{request.method} {self._safe(str(request.url))}"
+        status = response.status_code
+        if 300 <= status < 400:
+            target = self._safe(response.headers.get("Location", "elsewhere"))
+            return ConfigError(
+                f"{where} redirects (HTTP {status}) to {target}; redirects are not followed: "
+                "configure the final URL."
+            )
+        advice = {
+            404: "nothing is there: check the URL (and the API base URL)",
+            405: f"the endpoint does not accept {request.method}: check the URL and the method",
+            410: "the endpoint is gone: remove or replace it",
+            415: "the endpoint does not accept the request's content type: check the URL",
+        }.get(status, "the request was refused as a whole, not for one record: check the settings")
+        return ConfigError(f"{where} answered HTTP {status} ({advice}): {self.body_excerpt(response)}")
+
+    def tls_error(self, url: str, exc: requests.exceptions.SSLError) -> ConfigError:
+        """The config error for a failed TLS handshake; vendors add where a custom CA goes."""
+        return ConfigError(
+            f"TLS with {host_of(url)} failed: {_tls_reason(exc)}. The server's certificate is not trusted "
+            "(expired, self-signed, for another host name, or from a private CA)."
+        )
+
+    def body_excerpt(self, response: requests.Response, limit: int = 300) -> str:
+        """A short excerpt of an answer's body for messages: secrets masked first, then cut."""
+        return excerpt(self._safe(response.text), limit) or "(empty body)"
 
     def attempt_headers(self, headers: Mapping[str, str], body: bytes | None) -> dict[str, str]:
         """Headers computed afresh for every attempt (e.g. a signature over the attempt's timestamp)."""
@@ -122,13 +188,29 @@ class ApiClient:
         """Full jitter: uniform in [0, base·2^attempt], capped (AWS architecture blog's recommendation)."""
         return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send with retries; return the final response, or raise ConfigError/TransientError."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: Collection[int] = (),
+        idempotent: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send with retries; return the final response, or raise.
+
+        ``expect`` lists further statuses the caller reads itself (e.g. a lookup's 404). A request that
+        is not ``idempotent`` (a create without a unique key) is repeated only when it cannot have
+        taken effect (never connected, 408, 429); otherwise ``OutcomeUnknown`` is raised.
+        Raises ``ConfigError`` (credentials, refused request, TLS), ``RequestTooLarge`` (413),
+        ``TransientError`` (retries exhausted) or ``OutcomeUnknown``.
+        """
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
         refreshed = False
         problem = ""
+        throttled = False
         for attempt in range(self.max_retries + 1):
             wait_here: float | None = None
             if self.rate_limiter is not None:
@@ -138,12 +220,20 @@ class ApiClient:
                 kwargs["headers"] = {**(kwargs.get("headers") or {}), **extra}
             try:
                 response = self.session.request(method, url, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                raise self.tls_error(url, exc) from None
             except (requests.Timeout, requests.ConnectionError) as exc:
-                problem = f"{type(exc).__name__} calling {method} {self._safe(url)}"
+                if _never_connected(exc):
+                    problem = f"cannot connect to {self._safe(host_of(url))} ({_connect_reason(exc)})"
+                else:
+                    problem = f"{type(exc).__name__} calling {method} {self._safe(url)}"
+                    if not idempotent:
+                        raise OutcomeUnknown(problem) from None
+                throttled = False
                 wait = self.backoff(attempt)
             else:
                 self.observe(response)
-                decision = self.classify(response)
+                decision = Decision.ok if response.status_code in expect else self.classify(response)
                 if decision is Decision.ok:
                     return response
                 if decision is Decision.auth:
@@ -151,28 +241,56 @@ class ApiClient:
                         refreshed = True
                         continue
                     raise self.auth_error(response)
-                problem = (
-                    f"HTTP {response.status_code} from {method} {self._safe(url)}: {excerpt(response.text)}"
-                )
+                if decision is Decision.too_large:
+                    raise RequestTooLarge(
+                        f"the API refused the request as too large (HTTP 413 from {method} "
+                        f"{self._safe(url)}): {self.body_excerpt(response)}"
+                    )
+                if decision is Decision.refused:
+                    raise self.refusal_error(response)
+                status = response.status_code
+                problem = f"HTTP {status} from {method} {self._safe(url)}: {self.body_excerpt(response)}"
+                if not idempotent and status not in SAFE_TO_REPEAT_STATUS:
+                    raise OutcomeUnknown(problem)
+                throttled = status == 429
                 retry_after = retry_after_seconds(response)
                 if retry_after is not None and retry_after > self.max_retry_after:
                     raise TransientError(
                         f"The API asked us to wait {retry_after:.0f} s, longer than we wait within a sync; "
-                        f"the platform will retry the sync later. ({self._safe(problem)})"
+                        f"the platform will retry the sync later. ({problem})"
                     )
                 wait = retry_after if retry_after is not None else self.backoff(attempt)
-                if response.status_code == 429 and self.rate_limiter is not None:
+                if status == 429 and self.rate_limiter is not None:
                     self.rate_limiter.pause(wait)  # every worker waits, not just this one
                     wait_here = 0.0
             if attempt < self.max_retries:
-                log.warning(
-                    "%s; retry %d/%d in %.1f s", self._safe(problem), attempt + 1, self.max_retries, wait
-                )
+                log.warning("%s; retry %d/%d in %.1f s", problem, attempt + 1, self.max_retries, wait)
                 self.sleep(wait_here if wait_here is not None else wait)
+        state = "is throttling us" if throttled else "is unavailable or unreachable"
         raise TransientError(
-            f"Gave up after {self.max_retries + 1} attempts: {self._safe(problem)}. "
-            "The API is unavailable or throttling; the platform will retry the sync."
+            f"Gave up after {self.max_retries + 1} attempts: {problem}. The API {state}; "
+            "the platform will retry the sync."
         )
 
     def _safe(self, text: str) -> str:
         return self.redactor.redact(text)
+
+
+def _tls_reason(exc: requests.exceptions.SSLError) -> str:
+    """The certificate problem in OpenSSL's words ("certificate verify failed: self-signed certificate")."""
+    text = str(exc)
+    marker = "certificate verify failed: "
+    if marker in text:
+        return text[text.index(marker) :].split("(_ssl")[0].rstrip(" ')\"")
+    return type(exc).__name__
+
+
+def _connect_reason(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    text = str(exc)
+    reasons = ("Connection refused", "Name or service not known", "No route to host", "Temporary failure")
+    for reason in reasons:
+        if reason in text:
+            return reason.lower()
+    return "the connection failed"

@@ -7,15 +7,16 @@ could have done at build time.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from airbyte_cdk.sources.declarative.interpolation.jinja import JinjaInterpolation
 
 from retl_shared.config import FieldType, NullPolicy, StreamMapping, UnmappedColumns
+from retl_shared.templates import compile_template
 
 
 class MappingError(ValueError):
@@ -148,8 +149,6 @@ def _excerpt(value: Any, limit: int = 40) -> str:
 
 # --- the mapper -----------------------------------------------------------------------------------
 
-_JINJA = JinjaInterpolation()
-
 
 class Mapper:
     """Maps one stream's records to destination fields and extracts their match key."""
@@ -164,7 +163,10 @@ class Mapper:
         self.pass_through = mapping.unmapped_columns is UnmappedColumns.pass_through
         self.clear_nulls = mapping.nulls is NullPolicy.clear
         self.static_values = dict(mapping.static_values)
-        self.templates = dict(mapping.templates)
+        self.templates = {
+            target: compile_template(source, f"stream {mapping.stream!r}: the template for {target!r}")
+            for target, source in mapping.templates.items()
+        }
         self.match_key = list(match_key or [])
         types = {**(field_types or {}), **mapping.field_types}
         self.coercions = {name: COERCIONS[kind] for name, kind in types.items() if kind in COERCIONS}
@@ -182,10 +184,10 @@ class Mapper:
             self._put(out, target, value)
         for target, template in self.templates.items():
             try:
-                rendered = _JINJA.eval(template, config={}, valid_types=(str,), record=record)
+                rendered = template.render(record=record)
             except Exception as exc:  # Jinja raises many types; all mean the template failed for this record
                 raise MappingError(target, f"template failed: {type(exc).__name__}") from None
-            self._put(out, target, rendered)
+            self._put(out, target, rendered or None)  # an empty rendering is no value, like a null
         for target, value in self.static_values.items():
             self._put(out, target, value)
         return out, self._key(out)
@@ -212,3 +214,47 @@ class Mapper:
         if missing:
             raise MappingError(missing[0], f"no value for match key {', '.join(missing)}")
         return key
+
+
+# --- checks against the stream's columns ---------------------------------------------------------------
+
+
+def mapping_problems(mapping: StreamMapping, columns: Mapping[str, Any], match_key: list[str]) -> list[str]:
+    """What in a mapping cannot work with the stream's columns (from the configured catalog).
+
+    Nothing is checked when the catalog lists no columns. Found at write start, before anything is
+    sent: such a mistake would otherwise reject every record.
+    """
+    if not columns:
+        return []
+    label = f"stream {mapping.stream!r}"
+    problems = [
+        f"{label}: `fields` names column {column!r}, which the stream does not have{_hint(column, columns)}"
+        for column in mapping.fields
+        if column not in columns
+    ]
+    produced = set(mapping.fields.values()) | set(mapping.static_values) | set(mapping.templates)
+    if mapping.unmapped_columns is UnmappedColumns.pass_through:
+        produced |= {column for column in columns if column not in mapping.fields}
+    problems += [
+        f"{label}: match key {name!r} is not a field this mapping produces{_hint(name, produced)}"
+        for name in match_key
+        if name not in produced
+    ]
+    return problems
+
+
+def _hint(name: str, names: Iterable[str]) -> str:
+    """The closest names, saying so when only the case differs (Snowflake upper-cases unquoted names)."""
+    names = list(names)
+    same_case = [n for n in names if n.lower() == name.lower()]
+    if same_case:
+        return (
+            f" (did you mean {same_case[0]!r}? names are compared exactly, and warehouses differ in case: "
+            "Snowflake upper-cases unquoted names, DuckDB keeps them as written)"
+        )
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if close:
+        return f" (closest: {', '.join(close)})"
+    shown = ", ".join(sorted(names)[:20])
+    return f" (it has: {shown})" if shown else ""

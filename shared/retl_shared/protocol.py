@@ -119,8 +119,12 @@ def stream_state_message(stream: str, namespace: str | None, state: Any) -> dict
 
 
 def state_stream_key(state: dict[str, Any]) -> tuple[str | None, str] | None:
-    """(namespace, name) a STREAM state is about; None for GLOBAL and LEGACY states."""
+    """(namespace, name) a STREAM state is about; None for GLOBAL and LEGACY states (and shapeless ones)."""
     if state.get("type") != "STREAM":
         return None
-    descriptor = (state.get("stream") or {}).get("stream_descriptor") or {}
-    return descriptor.get("namespace"), descriptor.get("name", "")
+    stream = state.get("stream")
+    descriptor = stream.get("stream_descriptor") if isinstance(stream, dict) else None
+    if not isinstance(descriptor, dict):
+        return None, ""
+    namespace, name = descriptor.get("namespace"), descriptor.get("name", "")
+    return (namespace if isinstance(namespace, str) else None), (name if isinstance(name, str) else "")

@@ -1,7 +1,8 @@
 """What a destination implements: its objects (the catalog) and a sink per configured stream.
 
 A sink declares its batch limits and turns a batch into one outcome per record. Everything else
-(reading, mapping, deduplication, batching, concurrency, retries, splitting, state) is the kernel's.
+(reading, mapping, merging, batching, per-key ordering, concurrency, retries, splitting, state) is
+the kernel's.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class Record:
     key: tuple[Any, ...] | None
     size: int
     window: int = 0  # which state checkpoint this record comes before
+    # The entity it writes, as the API compares it (object, key fields, normalised key); None for
+    # occurrences. Two requests holding the same identity are never in flight at once.
+    identity: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,14 @@ class Sink(ABC):
     limits: BatchLimits = BatchLimits(max_records=100)
     # Records without a match key are rejected before sending when this is true.
     requires_match_key: bool = True
-    # Records with the same match key in one batch are one entity: the last wins. Occurrences
-    # (events) set this false so every one is sent.
+    # Records with the same match key are one entity: in one batch they merge field-wise (what
+    # sending both in order would leave), across batches they are written in the order read.
+    # Occurrences (events) set this false: every one is sent, at full concurrency.
     deduplicate: bool = True
+    # Whether sending the same records twice leaves the API as sending them once (upserts, updates,
+    # events with a dedupe id). A sink that is not (a create without a unique key) never has a
+    # request repeated after an ambiguous failure: its records are rejected as "outcome unknown".
+    idempotent: bool = True
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -151,7 +160,8 @@ class Sink(ABC):
     def send(self, batch: list[Record]) -> list[Outcome]:
         """Write the batch; return one outcome per record, in order.
 
-        Raise ``ConfigError``/``TransientError`` for failures that concern the whole sync.
+        Raise ``ConfigError``/``TransientError`` for failures that concern the whole sync; the client's
+        ``RequestTooLarge`` and ``OutcomeUnknown`` may pass through (the kernel splits, or rejects).
         """
 
     def preview(self, batch: list[Record]) -> list[str]:

@@ -1,11 +1,25 @@
-"""The write loop: stdin messages → mapped, deduplicated batches → sinks, with a state barrier.
+"""The write loop: stdin messages → mapped, merged batches → sinks, in per-key order, with a state barrier.
 
 Records are mapped on the reading thread and collected per stream into batches; full batches go
-to a thread pool (bounded: at most ``max_concurrency`` in flight and as many queued). Each STATE
-closes a *window*: the open batches are sent, and the state waits in a queue until every batch of
-its window and all earlier ones has finished. States leave in arrival order, unchanged except for
+to a thread pool (bounded: at most ``max_concurrency`` in flight and as many queued).
+
+Per-key order: every record of an entity (object, key fields, normalised key) carries that
+*identity*. Two versions in one batch merge field-wise (later non-null values win; a null clears
+under ``nulls: clear``): exactly what sending both in order would leave. Across batches, a batch
+waits until every earlier unfinished batch sharing an identity with it has finished, retries,
+Retry-After pauses and splits included (they all happen inside one batch's delivery). So two
+requests holding the same entity are never in flight at once, a retried record is never overtaken
+by a later one of its key, and batches without shared keys keep the full concurrency. Occurrence
+streams (events) have no identities and are never held.
+
+Each STATE closes a *window*: the open batches are sent, and the state waits in a queue until every
+batch of its window and all earlier ones has finished. Before it leaves, the rejected share of its
+stream is checked (once 100 of the stream's records were read, or at the end for a smaller stream):
+past ``max_rejected_ratio`` the state is withheld and the sync fails, so nothing a broken mapping
+rejected is confirmed. States leave in arrival order per stream, unchanged except for
 ``destinationStats``. A batch that fails for good stays unfinished forever, so no later state can
-pass it: the sync ends with the failure's trace and the last state that is really safe.
+pass it: the sync ends with the failure's trace and the last state that is really safe, and no
+further request is sent.
 """
 
 from __future__ import annotations
@@ -16,11 +30,11 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from retl_shared.errors import ConfigError, SyncError, TransientError
+from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, SyncError, TransientError
 from retl_shared.mapping import Mapper, MappingError
 from retl_shared.protocol import BadLine, Output, read_messages, state_stream_key
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink
@@ -29,6 +43,9 @@ log = logging.getLogger("retl.writer")
 
 StreamKey = tuple[str | None, str]
 REJECTIONS_LOGGED_PER_STREAM = 100
+# The rejected share is judged once a stream has this many records (or at its end): a handful of
+# records says nothing about the mapping, and one bad row must not fail a small sync on its own.
+RATIO_SAMPLE = 100
 
 
 def stream_label(stream: StreamKey) -> str:
@@ -40,7 +57,7 @@ class StreamStats:
     read: int = 0
     accepted: int = 0
     rejected: int = 0
-    deduplicated: int = 0  # superseded by a later record with the same match key in the same batch
+    merged: int = 0  # merged into a later record of the same key in the same batch, sent as part of it
     actions: Counter[str] = field(default_factory=Counter)  # dry run: what would happen
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -55,34 +72,66 @@ class Route:
         limits = sink.limits
         max_records = min(batch_size, limits.max_records) if batch_size else limits.max_records
         self.limits = BatchLimits(max_records, limits.max_bytes, limits.max_record_bytes)
+        # Entities are the object's records compared by its key fields, whichever stream writes them.
+        self.scope = (sink.object.name, tuple(mapper.match_key))
         self.stats = StreamStats()
         self.batch: list[Record] = []
         self.batch_bytes = 0
-        self.positions: dict[tuple[Any, ...], int] = {}  # normalised match key → index in batch
+        self.positions: dict[tuple[Any, ...], int] = {}  # identity → index in batch
+
+    def identity(self, key: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        """The entity a record writes; None for occurrences and keyless records. Raises TypeError for
+        a key that holds a list or an object the sink cannot compare."""
+        if key is None or not self.sink.deduplicate:
+            return None
+        identity = (self.scope, self.sink.normalize_key(key))
+        hash(identity)
+        return identity
 
     def add(self, record: Record) -> list[Record] | None:
         """Add a record; return the batch that had to be closed to make room for it, if any."""
-        key = (
-            self.sink.normalize_key(record.key) if record.key is not None and self.sink.deduplicate else None
-        )
-        if key is not None:
-            position = self.positions.get(key)
-            if position is not None:  # last wins: replace the earlier record in place
-                self.batch_bytes += record.size - self.batch[position].size
-                self.batch[position] = record
-                self.stats.deduplicated += 1
-                return None
+        identity = record.identity
+        if identity is not None:
+            position = self.positions.get(identity)
+            if position is not None:
+                merged = self._merge(self.batch[position], record)
+                if merged is not None:
+                    self.batch_bytes += merged.size - self.batch[position].size
+                    self.batch[position] = merged
+                    self.stats.merged += 1
+                    return None
+                taken = self.take()  # the merge does not fit: this version goes after the batch
+                self._append(record)
+                return taken
         closed = None
         if self.batch and (
             len(self.batch) >= self.limits.max_records
             or (self.limits.max_bytes and self.batch_bytes + record.size + 1 > self.limits.max_bytes)
         ):
             closed = self.take()
-        if key is not None:
-            self.positions[key] = len(self.batch)
+        self._append(record)
+        return closed
+
+    def _merge(self, earlier: Record, later: Record) -> Record | None:
+        """Field-wise: the later record's fields win, fields it lacks (nulls skipped) keep the earlier
+        value. None when the merged record would not fit the limits."""
+        if earlier.data.keys() <= later.data.keys():
+            data, size = later.data, later.size
+        else:
+            data = {**earlier.data, **later.data}
+            size = self.sink.record_size(data)
+        limits = self.limits
+        if limits.max_record_bytes and size > limits.max_record_bytes:
+            return None
+        if limits.max_bytes and self.batch_bytes + size - earlier.size > limits.max_bytes:
+            return None
+        return Record(later.stream, data, later.key, size, later.window, later.identity)
+
+    def _append(self, record: Record) -> None:
+        if record.identity is not None:
+            self.positions[record.identity] = len(self.batch)
         self.batch.append(record)
         self.batch_bytes += record.size + 1
-        return closed
 
     def take(self) -> list[Record]:
         batch, self.batch, self.batch_bytes = self.batch, [], 0
@@ -90,13 +139,40 @@ class Route:
         return batch
 
 
+@dataclass(eq=False)
+class _Batch:
+    """A batch on its way: it starts once no earlier unfinished batch holds one of its identities."""
+
+    route: Route
+    records: list[Record]
+    window: int
+    identities: set[tuple[Any, ...]]
+    blockers: int = 0  # earlier unfinished batches sharing an identity
+    dependents: list[_Batch] = field(default_factory=list)
+
+
 @dataclass
 class PendingState:
     message: dict[str, Any]
     window: int
-    streams: list[StreamKey] | None  # None: a GLOBAL/LEGACY state, about every stream
+    stream: StreamKey | None  # None: a GLOBAL/LEGACY state, about every stream
     record_count: int
     first_window: int  # rejections are summed over windows first_window..window
+    rejected: int = 0
+
+
+@dataclass
+class _Tally:
+    """Records before the settled states of one stream (or of all, for GLOBAL states), and rejections."""
+
+    read: int = 0
+    rejected: int = 0
+    deferred: list[PendingState] = field(default_factory=list)  # safe, but too few records to judge
+    failed: bool = False  # past the ratio: no later state of it leaves either
+
+
+class _Abandoned(Exception):
+    """A batch not sent because the sync already failed; it stays unfinished."""
 
 
 class WriteLoop:
@@ -122,15 +198,18 @@ class WriteLoop:
         self.progress_interval = progress_interval
         self.sleep = sleep
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="sink")
-        self._slot_count = 2 * max_concurrency  # in flight + queued
+        self._slot_count = 2 * max_concurrency  # in flight + queued (waiting batches included)
         self._slots = threading.BoundedSemaphore(self._slot_count)
         self._lock = threading.Lock()
         self._window = 0
         self._inflight: Counter[int] = Counter()  # window → unfinished batches
+        self._holders: dict[tuple[Any, ...], _Batch] = {}  # identity → last unfinished batch holding it
+        self._waiting: set[_Batch] = set()
         self._pending: deque[PendingState] = deque()
         self._reads_since_state: Counter[StreamKey] = Counter()
         self._last_state_window: dict[StreamKey | None, int] = {}
         self._rejected_by_window: dict[int, Counter[StreamKey]] = {}
+        self._tallies: dict[StreamKey | None, _Tally] = {}
         self._failure: BaseException | None = None
         self._states_emitted = 0
         self._states_withheld = 0
@@ -152,21 +231,34 @@ class WriteLoop:
                         break
                     kind = message["type"]
                     if kind == "RECORD":
-                        self._on_record(number, message.get("record") or {})
+                        self._on_record(number, message.get("record"))
                     elif kind == "STATE":
-                        self._on_state(message.get("state") or {})
+                        self._on_state(number, message.get("state"))
             except BadLine as bad:
-                self._drain()
+                self._finish_input()
                 raise SyncError(
                     f"Stopped at {bad}. Everything before it was written and its state emitted.",
                 ) from None
-            self._drain()
+            self._finish_input()
         finally:
             stop_progress.set()
             self._pool.shutdown(wait=True, cancel_futures=True)
-        self._report()
+            self._report()
+        self._check_trailing_records()
 
-    def _on_record(self, number: int, record: dict[str, Any]) -> None:
+    def _finish_input(self) -> None:
+        """Send what is open, wait for everything, judge the states held back for too few records (this is
+        their stream's last state in this sync, whether it succeeds or not); raise the sync's failure."""
+        self._drain()
+        with self._lock:
+            for stream, tally in self._tallies.items():
+                if tally.deferred:
+                    self._judge(stream, tally)
+        self._raise_failure()
+
+    def _on_record(self, number: int, record: Any) -> None:
+        if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
+            raise BadLine(number, 'a RECORD needs "record": {"stream": …, "data": {…}}, data an object')
         stream = (record.get("namespace"), record.get("stream", ""))
         route = self.routes.get(stream) or self.routes.get((None, stream[1]))
         if route is None:
@@ -174,20 +266,28 @@ class WriteLoop:
         route.stats.read += 1
         self._reads_since_state[route.stream] += 1
         try:
-            data, key = route.mapper.map(record.get("data") or {})
+            data, key = route.mapper.map(record["data"])
         except MappingError as exc:
             self._reject_now(route, exc.field, exc.reason, None)
+            return
+        try:
+            identity = route.identity(key)
+        except TypeError:
+            field = route.mapper.match_key[0] if route.mapper.match_key else None
+            self._reject_now(route, field, "the match key holds a list or an object, not one value", None)
             return
         size = route.sink.record_size(data)
         limit = route.limits.max_record_bytes
         if limit and size > limit:
             self._reject_now(route, None, f"record is {size} bytes; the API accepts at most {limit}", key)
             return
-        closed = route.add(Record(route.stream, data, key, size, self._window))
+        closed = route.add(Record(route.stream, data, key, size, self._window, identity))
         if closed:
             self._submit(route, closed)
 
-    def _on_state(self, state: dict[str, Any]) -> None:
+    def _on_state(self, number: int, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise BadLine(number, 'a STATE needs "state": {...} as an object')
         for route in self.routes.values():
             if route.batch:
                 self._submit(route, route.take())
@@ -196,14 +296,12 @@ class WriteLoop:
             if stream is None:
                 record_count = sum(self._reads_since_state.values())
                 self._reads_since_state.clear()
-                streams = None
             else:
                 stream = self._canonical(stream)
                 record_count = self._reads_since_state.pop(stream, 0)
-                streams = [stream]
             first = self._last_state_window.get(stream, -1) + 1
             self._last_state_window[stream] = self._window
-            self._pending.append(PendingState(state, self._window, streams, record_count, first))
+            self._pending.append(PendingState(state, self._window, stream, record_count, first))
             self._window += 1
             self._release_states()
 
@@ -213,13 +311,32 @@ class WriteLoop:
 
     # --- sending ---------------------------------------------------------------------------------------
 
-    def _submit(self, route: Route, batch: list[Record]) -> None:
+    def _submit(self, route: Route, records: list[Record]) -> None:
         self._slots.acquire()
-        window = batch[0].window
+        identities = {r.identity for r in records if r.identity is not None}
+        batch = _Batch(route, records, records[0].window, identities)
         with self._lock:
-            self._inflight[window] += 1
-        future = self._pool.submit(self._deliver, route, batch)
-        future.add_done_callback(lambda done: self._finished(route, window, done))
+            self._inflight[batch.window] += 1
+            if self._failure is not None:  # never sent: its window stays unfinished
+                self._slots.release()
+                return
+            for holder in {self._holders[i] for i in identities if i in self._holders}:
+                holder.dependents.append(batch)
+                batch.blockers += 1
+            for identity in identities:
+                self._holders[identity] = batch
+            if batch.blockers:
+                self._waiting.add(batch)
+            else:
+                self._pool.submit(self._run_batch, batch)
+
+    def _run_batch(self, batch: _Batch) -> None:
+        try:
+            results = self._deliver(batch.route, batch.records)
+        except BaseException as exc:
+            self._finished(batch, None, exc)
+        else:
+            self._finished(batch, results, None)
 
     def _deliver(self, route: Route, batch: list[Record]) -> list[tuple[Record, Outcome, str]]:
         """Send until every record is accepted or rejected; split batches that fail as a whole."""
@@ -229,8 +346,15 @@ class WriteLoop:
         done: list[tuple[Record, Outcome, str]] = []
         queue: deque[tuple[list[Record], int]] = deque([(batch, 0)])
         while queue:
+            if self._failure is not None:
+                raise _Abandoned()
             records, attempt = queue.popleft()
-            outcomes = route.sink.send(records)
+            try:
+                outcomes = route.sink.send(records)
+            except RequestTooLarge as exc:
+                outcomes = [Outcome.split(exc.reason)] * len(records)
+            except OutcomeUnknown as exc:
+                outcomes = [Outcome.rejected(exc.reason)] * len(records)
             if len(outcomes) != len(records):
                 raise SyncError(
                     f"{type(route.sink).__name__} returned {len(outcomes)} outcomes for {len(records)}"
@@ -265,15 +389,18 @@ class WriteLoop:
                 queue.append((retry, attempt + 1))
         return done
 
-    def _finished(self, route: Route, window: int, future: Future[list[tuple[Record, Outcome, str]]]) -> None:
+    def _finished(
+        self,
+        batch: _Batch,
+        results: list[tuple[Record, Outcome, str]] | None,
+        error: BaseException | None,
+    ) -> None:
         try:
             with self._lock:
-                try:
-                    results = future.result()
-                except BaseException as exc:  # the window stays unfinished: no later state may pass
-                    if self._failure is None:
-                        self._failure = exc
+                if results is None:  # the batch stays unfinished: no later state may pass it
+                    self._fail(error or SyncError("a batch ended without results"))
                     return
+                route = batch.route
                 for record, outcome, action in results:
                     if outcome.result is Result.rejected:
                         self._count_rejection(route, record.window, outcome.field, outcome.reason, record.key)
@@ -281,12 +408,29 @@ class WriteLoop:
                         route.stats.accepted += 1
                         if self.dry_run:
                             route.stats.actions[action] += 1
-                self._inflight[window] -= 1
-                if not self._inflight[window]:
-                    del self._inflight[window]
+                self._inflight[batch.window] -= 1
+                if not self._inflight[batch.window]:
+                    del self._inflight[batch.window]
+                for identity in batch.identities:
+                    if self._holders.get(identity) is batch:
+                        del self._holders[identity]
+                for dependent in batch.dependents:
+                    dependent.blockers -= 1
+                    if not dependent.blockers and dependent in self._waiting:
+                        self._waiting.discard(dependent)
+                        self._pool.submit(self._run_batch, dependent)
                 self._release_states()
         finally:
             self._slots.release()
+
+    def _fail(self, failure: BaseException) -> None:
+        """Record the sync's failure (the first wins) and drop the batches still waiting (caller holds the
+        lock): they are never sent and stay unfinished, so no later state passes them."""
+        if self._failure is None:
+            self._failure = failure
+        for _ in self._waiting:
+            self._slots.release()
+        self._waiting.clear()
 
     # --- rejections and states --------------------------------------------------------------------
 
@@ -316,48 +460,82 @@ class WriteLoop:
             )
 
     def _release_states(self) -> None:
-        """Emit queued states whose window and all earlier windows are finished (caller holds the lock)."""
+        """Settle queued states whose window and all earlier windows are finished (caller holds the lock)."""
         while self._pending:
             head = self._pending[0]
             if self._inflight and min(self._inflight) <= head.window:
                 return
             self._pending.popleft()
-            rejected = 0
             for window in range(head.first_window, head.window + 1):
                 counts = self._rejected_by_window.get(window)
                 if not counts:
                     continue
-                for stream in head.streams if head.streams is not None else list(counts):
-                    rejected += counts.pop(stream, 0)
+                for stream in [head.stream] if head.stream is not None else list(counts):
+                    head.rejected += counts.pop(stream, 0)
                 if not counts:
                     del self._rejected_by_window[window]
+            tally = self._tallies.setdefault(head.stream, _Tally())
+            tally.read += head.record_count
+            tally.rejected += head.rejected
+            tally.deferred.append(head)
+            if tally.read >= RATIO_SAMPLE:
+                self._judge(head.stream, tally)
+
+    def _judge(self, stream: StreamKey | None, tally: _Tally) -> None:
+        """Emit the stream's settled states, unless its rejected share is past the ratio: then withhold
+        them and fail the sync, so nothing a broken mapping rejected is confirmed (caller holds the lock)."""
+        if tally.failed or (tally.read and tally.rejected / tally.read > self.max_rejected_ratio):
+            self._states_withheld += len(tally.deferred)
+            tally.deferred.clear()
+            if not tally.failed:
+                tally.failed = True
+                self._fail(self._ratio_error(stream, tally))
+            return
+        for state in tally.deferred:
             if self.dry_run:
                 self._states_withheld += 1
                 continue
-            head.message["destinationStats"] = {
-                "recordCount": float(head.record_count),
-                "rejectedRecordCount": rejected,
+            state.message["destinationStats"] = {
+                "recordCount": float(state.record_count),
+                "rejectedRecordCount": state.rejected,
             }
-            self.output.write({"type": "STATE", "state": head.message})
+            self.output.write({"type": "STATE", "state": state.message})
             self._states_emitted += 1
+        tally.deferred.clear()
+
+    def _ratio_error(self, stream: StreamKey | None, tally: _Tally) -> ConfigError:
+        routes = [r for r in self.routes.values() if stream is None or r.stream == stream]
+        worst = Counter[str]()
+        for route in routes:
+            for reason, count in route.stats.reasons.items():
+                worst[f"{stream_label(route.stream)}: {reason}" if stream is None else reason] += count
+        reasons = "; ".join(f"{n} × {reason}" for reason, n in worst.most_common(3))
+        share = tally.rejected / tally.read
+        return ConfigError(
+            f"{tally.rejected} of {tally.read} records of {_stream_name(stream)} ({share:.1%}) were rejected, "
+            f"more than max_rejected_ratio {self.max_rejected_ratio:.1%}. Most common: {reasons}. "
+            "The state was withheld: nothing is confirmed, so once the mapping or the data is fixed the next "
+            "sync sends these records again. Fix the mapping or the data, or raise max_rejected_ratio."
+        )
 
     def _drain(self) -> None:
-        """Send every open batch, wait for all of them, and raise the first failure."""
+        """Send every open batch and wait for all of them (and for those waiting on them)."""
         if self._failure is None:
             for route in self.routes.values():
                 if route.batch:
                     self._submit(route, route.take())
         for _ in range(self._slot_count):
-            self._slots.acquire()  # every slot back: nothing left in flight
+            self._slots.acquire()  # every slot back: nothing left in flight or waiting
         for _ in range(self._slot_count):
             self._slots.release()
-        if self._failure is not None:
-            failure = self._failure
-            if isinstance(failure, SyncError):
-                raise failure
-            raise SyncError(
-                f"Unexpected error while sending: {type(failure).__name__}: {failure}"
-            ) from failure
+
+    def _raise_failure(self) -> None:
+        failure = self._failure
+        if failure is None:
+            return
+        if isinstance(failure, SyncError):
+            raise failure
+        raise SyncError(f"Unexpected error while sending: {type(failure).__name__}: {failure}") from failure
 
     # --- reporting -------------------------------------------------------------------------------------
 
@@ -366,13 +544,13 @@ class WriteLoop:
             log.info("progress: %s", self._totals_line())
 
     def _totals_line(self) -> str:
-        read = sum(r.stats.read for r in self.routes.values())
-        accepted = sum(r.stats.accepted + r.stats.deduplicated for r in self.routes.values())
-        rejected = sum(r.stats.rejected for r in self.routes.values())
+        stats = [r.stats for r in self.routes.values()]
+        read = sum(s.read for s in stats)
         elapsed = max(time.monotonic() - self._started, 1e-9)
         return (
-            f"read {read}, written {accepted}, rejected {rejected}, "
-            f"states emitted {self._states_emitted}, {read / elapsed:.0f} records/s"
+            f"read {read}, written {sum(s.accepted for s in stats)}, merged {sum(s.merged for s in stats)}, "
+            f"rejected {sum(s.rejected for s in stats)}, states emitted {self._states_emitted}, "
+            f"{read / elapsed:.0f} records/s"
         )
 
     def _report(self) -> None:
@@ -383,7 +561,7 @@ class WriteLoop:
                 continue
             line = (
                 f"{stream_label(route.stream)} → {route.sink.object.name}.{route.sink.operation}: "
-                f"read {s.read}, {verb} {s.accepted}, deduplicated {s.deduplicated}, rejected {s.rejected}"
+                f"read {s.read}, {verb} {s.accepted}, merged {s.merged}, rejected {s.rejected}"
             )
             if self.dry_run and s.actions:
                 line += " (" + ", ".join(f"{action} {n}" for action, n in sorted(s.actions.items())) + ")"
@@ -393,19 +571,17 @@ class WriteLoop:
         if self.dry_run:
             log.info("dry run: nothing was written; %d state(s) withheld", self._states_withheld)
         log.info("done: %s", self._totals_line())
-        read = sum(r.stats.read for r in self.routes.values())
-        rejected = sum(r.stats.rejected for r in self.routes.values())
-        if read and rejected / read > self.max_rejected_ratio:
-            worst = Counter[str]()
-            for route in self.routes.values():
-                for reason, count in route.stats.reasons.items():
-                    worst[f"{stream_label(route.stream)}: {reason}"] += count
-            reasons = "; ".join(f"{n} × {reason}" for reason, n in worst.most_common(3))
-            raise ConfigError(
-                f"{rejected} of {read} records ({rejected / read:.1%}) were rejected, more than "
-                f"max_rejected_ratio {self.max_rejected_ratio:.1%}. Most common: {reasons}. "
-                "Fix the mapping or the data, or raise max_rejected_ratio."
-            )
+
+    def _check_trailing_records(self) -> None:
+        """Records after a stream's last state are judged too (no state confirms them, but they count)."""
+        for route in self.routes.values():
+            s = route.stats
+            if s.read and s.rejected / s.read > self.max_rejected_ratio:
+                raise self._ratio_error(route.stream, _Tally(s.read, s.rejected))
+
+
+def _stream_name(stream: StreamKey | None) -> str:
+    return "all streams" if stream is None else f"stream {stream_label(stream)!r}"
 
 
 def _describe_key(names: list[str], key: tuple[Any, ...] | None) -> str:

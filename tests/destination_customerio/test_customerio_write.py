@@ -155,13 +155,13 @@ def test_identify_people_by_id_in_append_and_dedup_modes(
     lines = [
         user(user_id=42, email="ada@x.com", plan="pro", seats=3),
         user(user_id="u2", plan="free"),
-        user(user_id=42, plan="enterprise"),  # same person in the batch: last wins
+        user(user_id=42, plan="enterprise"),  # same person in the batch: merged, the later value wins
         state_line("users", 1),
     ]
     run = write(customerio_fake, tmp_path, PEOPLE, lines)
     assert run.code == 0, run.error
     ada = customerio_fake.person(id="42")  # ids are sent as strings
-    assert ada is not None and ada.attributes == {"plan": "enterprise"}
+    assert ada is not None and ada.attributes == {"email": "ada@x.com", "plan": "enterprise", "seats": 3}
     assert customerio_fake.person(id="u2").attributes == {"plan": "free"}  # type: ignore[union-attr]
     assert run.states[0]["destinationStats"] == {"recordCount": 3.0, "rejectedRecordCount": 0}
     assert customerio_fake.batches == [
@@ -170,7 +170,7 @@ def test_identify_people_by_id_in_append_and_dedup_modes(
                 "type": "person",
                 "action": "identify",
                 "identifiers": {"id": "42"},
-                "attributes": {"plan": "enterprise"},
+                "attributes": {"email": "ada@x.com", "plan": "enterprise", "seats": 3},
             },
             {
                 "type": "person",
@@ -193,14 +193,14 @@ def test_identify_by_email_matches_case_insensitively(
     lines = [
         user(email="ADA@x.com", plan="pro"),
         user(email="grace@x.com", plan="free"),
-        user(email="ada@X.COM", plan="enterprise"),  # the same person: deduplicated, last wins
+        user(email="ada@X.COM", plan="enterprise"),  # the same person: merged, the later value wins
         state_line("users", 1),
     ]
     run = write(customerio_fake, tmp_path, mapping, lines)
     assert run.code == 0, run.error
     assert len(customerio_fake.people) == 2
     assert customerio_fake.person(email="ada@x.com").attributes == {"plan": "enterprise"}  # type: ignore[union-attr]
-    assert any("deduplicated 1" in line for line in run.logs)
+    assert any("merged 1" in line for line in run.logs)
     assert [e["identifiers"] for e in customerio_fake.batches[0]] == [
         {"email": "ada@X.COM"},
         {"email": "grace@x.com"},

@@ -393,8 +393,13 @@ def test_oauth_refreshes_on_start_and_after_a_401(hubspot_fake: HubSpotFake, tmp
 
 
 def test_a_revoked_refresh_token_is_a_config_error(hubspot_fake: HubSpotFake, tmp_path: Path) -> None:
+    mapping = [{"stream": "contacts", "object": "contacts"}]
     run = write(
-        hubspot_fake, tmp_path, [], [contact("o@x.com")], credentials={**OAUTH, "refresh_token": "revoked"}
+        hubspot_fake,
+        tmp_path,
+        mapping,
+        [contact("o@x.com")],
+        credentials={**OAUTH, "refresh_token": "revoked"},
     )
     assert run.error is not None and run.error["failure_type"] == "config_error"
     assert "refused the OAuth refresh token" in run.error["message"] and "revoked" not in run.error["message"]

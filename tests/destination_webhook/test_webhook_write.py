@@ -175,7 +175,10 @@ def test_gone_endpoint_is_a_config_error(webhook_receiver: WebhookReceiver, tmp_
         contacts(1),
     )
     assert run.code == 1 and run.error is not None
-    assert run.error["failure_type"] == "config_error" and "gone (HTTP 410)" in run.error["message"]
+    assert (
+        run.error["failure_type"] == "config_error"
+        and "HTTP 410 (the endpoint is gone" in run.error["message"]
+    )
 
 
 def test_dry_run_writes_nothing_and_reports(webhook_receiver: WebhookReceiver, tmp_path: Path) -> None:

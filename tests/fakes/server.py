@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import re
 import socket
 import struct
@@ -37,8 +38,9 @@ class Request:
     """One received request; also the record kept in `FakeServer.requests`.
 
     `status` is the status sent back (None when the connection was reset), `fault` names the
-    switch that shaped the answer ("inject", "rate_limit", "timeout", "reset") and `error`
-    holds a handler exception message.
+    switch that shaped the answer ("inject", "rate_limit", "timeout", "reset", and for faults that
+    hit after the request was applied "inject_after", "reset_after") and `error` holds a handler
+    exception message. `applied` says whether the request reached its handler (was processed).
     """
 
     method: str
@@ -52,6 +54,7 @@ class Request:
     status: int | None = None
     fault: str | None = None
     error: str | None = None
+    applied: bool = False
 
     @property
     def text(self) -> str:
@@ -108,6 +111,36 @@ class _Fault:
     body: Body = None
     headers: Mapping[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    after_apply: bool = False  # handle the request normally first: the answer is lost, the write is not
+
+
+@dataclass
+class _Chaos:
+    """Faults at random: each request draws one of them (or none) with the given probabilities."""
+
+    path: re.Pattern[str] | None
+    rng: random.Random
+    rate_limited: float  # 429 with Retry-After 0..1 s, never applied
+    server_error: float  # 500/502/503, applied first in `after_apply` of cases
+    reset: float  # connection reset, applied first in `after_apply` of cases
+    after_apply: float
+    retry_after: str = "0"
+
+    def draw(self) -> _Fault | None:
+        roll = self.rng.random()
+        if roll < self.rate_limited:
+            headers = {"Retry-After": self.retry_after}
+            body = {"status": "error", "message": "chaos: too many requests", "errorType": "RATE_LIMIT"}
+            return _Fault("inject", 1, None, 429, body, headers)
+        roll -= self.rate_limited
+        after = self.rng.random() < self.after_apply
+        if roll < self.server_error:
+            status = self.rng.choice((500, 502, 503))
+            return _Fault("inject", 1, None, status, {"error": "chaos", "status": status}, after_apply=after)
+        roll -= self.server_error
+        if roll < self.reset:
+            return _Fault("reset", 1, None, after_apply=after)
+        return None
 
 
 @dataclass
@@ -134,6 +167,7 @@ class FakeServer:
         self._requests: list[Request] = []
         self._faults: list[_Fault] = []
         self._rate_limit: _RateLimit | None = None
+        self._chaos: _Chaos | None = None
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -230,7 +264,10 @@ class FakeServer:
         """Block until `count` requests have been answered; for clients running in other threads."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while sum(r.status is not None or r.fault == "reset" for r in self._requests) < count:
+            while (
+                sum(r.status is not None or r.fault in ("reset", "reset_after") for r in self._requests)
+                < count
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"got {len(self._requests)} of {count} requests")
@@ -247,6 +284,7 @@ class FakeServer:
             self._requests.clear()
             self._faults.clear()
             self._rate_limit = None
+            self._chaos = None
             self.latency = 0.0
 
     # -- switches -------------------------------------------------------------------------
@@ -279,20 +317,49 @@ class FakeServer:
         headers: Mapping[str, str] | None = None,
         times: int = 1,
         path_regex: str | None = None,
+        after_apply: bool = False,
     ) -> None:
         """Answer the next `times` requests (optionally only those whose path matches) with
-        this response instead of normal handling. Faults are consumed in the order queued."""
+        this response instead of normal handling. Faults are consumed in the order queued.
+        With `after_apply` the request is handled normally first (the write happens) and only the
+        answer is replaced: the client sees a failure for a request that took effect."""
         if body is None:
             body = {"error": "injected", "status": status}
-        self._queue(_Fault("inject", times, _compile(path_regex), status, body, headers or {}))
+        fault = _Fault(
+            "inject", times, _compile(path_regex), status, body, headers or {}, after_apply=after_apply
+        )
+        self._queue(fault)
 
     def inject_timeout(self, seconds: float, times: int = 1, path_regex: str | None = None) -> None:
         """Sleep `seconds` before answering normally, to make clients hit their read timeout."""
         self._queue(_Fault("timeout", times, _compile(path_regex), seconds=seconds))
 
-    def inject_reset(self, times: int = 1, path_regex: str | None = None) -> None:
-        """Read the request, then close the connection (RST) without sending any response."""
-        self._queue(_Fault("reset", times, _compile(path_regex)))
+    def inject_reset(self, times: int = 1, path_regex: str | None = None, after_apply: bool = False) -> None:
+        """Read the request, then close the connection (RST) without sending any response; with
+        `after_apply` the request is handled (the write happens) before the reset: a lost response."""
+        self._queue(_Fault("reset", times, _compile(path_regex), after_apply=after_apply))
+
+    def chaos(
+        self,
+        *,
+        rate_limited: float = 0.0,
+        server_error: float = 0.0,
+        reset: float = 0.0,
+        after_apply: float = 0.5,
+        path_regex: str | None = None,
+        seed: int = 0,
+        retry_after: str = "0",
+    ) -> None:
+        """Faults at random on every matching request (after any queued ones): 429s (never applied),
+        5xx and connection resets, a share `after_apply` of which hit after the request took effect.
+        Seeded, so a failing run can be replayed; `chaos()` with no rates switches it off."""
+        rates = (rate_limited, server_error, reset)
+        with self._lock:
+            self._chaos = (
+                _Chaos(_compile(path_regex), random.Random(seed), *rates, after_apply, retry_after)
+                if any(rates)
+                else None
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -312,6 +379,9 @@ class FakeServer:
                 if fault.times == 0:
                     self._faults.remove(fault)
                 return fault
+        chaos = self._chaos
+        if chaos is not None and (chaos.path is None or chaos.path.fullmatch(path)):
+            return chaos.draw()
         return None
 
     def _handle(self, http: _RequestHandler) -> None:
@@ -320,11 +390,11 @@ class FakeServer:
             self._requests.append(req)
             fault = self._take_fault(req.path)
             limiter = self._rate_limit
-            counted = fault is None or fault.kind == "timeout"
+            counted = fault is None or fault.kind == "timeout" or fault.after_apply
             info = limiter.check(time.monotonic(), consume=counted) if limiter else None
         if fault is not None:
-            req.fault = fault.kind
-            if fault.kind == "reset":
+            req.fault = fault.kind + ("_after" if fault.after_apply else "")
+            if fault.kind == "reset" and not fault.after_apply:
                 http.reset_connection()
                 self._notify()
                 return
@@ -333,7 +403,7 @@ class FakeServer:
         if self.latency > 0:
             self._stopping.wait(self.latency)
 
-        if fault is not None and fault.kind == "inject":
+        if fault is not None and fault.kind == "inject" and not fault.after_apply:
             status, data, headers = _encode(fault.status, fault.body, fault.headers)
         elif limiter is not None and info is not None and info.limited:
             req.fault = "rate_limit"
@@ -341,6 +411,14 @@ class FakeServer:
             status, data, headers = _encode(limiter.status, limiter.body, {**retry, **limiter.headers})
         else:
             status, data, headers = self._route_request(req)
+            req.applied = True
+            if fault is not None and fault.after_apply:  # the write happened; its answer is lost
+                if fault.kind == "reset":
+                    req.status = None
+                    http.reset_connection()
+                    self._notify()
+                    return
+                status, data, headers = _encode(fault.status, fault.body, fault.headers)
         if limiter is not None and info is not None and limiter.headers_fn is not None:
             headers = {**headers, **limiter.headers_fn(info)}
         req.status = status

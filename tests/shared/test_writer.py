@@ -216,16 +216,18 @@ def test_oversized_records_are_rejected_with_a_reason() -> None:
     assert output.states[0][0]["destinationStats"]["rejectedRecordCount"] == 1
 
 
-def test_rejected_share_over_the_threshold_fails_the_sync_after_its_states() -> None:
+def test_rejected_share_over_the_threshold_withholds_the_state_and_fails_the_sync() -> None:
     sink = RecordingSink(
         BatchLimits(max_records=10), verdict=lambda r: Outcome.rejected("bad email", "email")
     )
     output = SnapshotOutput(sink)
-    with pytest.raises(ConfigError, match=r"3 of 3 records \(100.0%\) were rejected.*email: bad email"):
+    with pytest.raises(
+        ConfigError, match=r"3 of 3 records of stream 's' \(100.0%\) were rejected.*email: bad email"
+    ):
         make_loop(sink, output, max_rejected_ratio=0.5).run(
             [record("s", i) for i in range(3)] + [state("s", 0)]
         )
-    assert output.states[0][0]["destinationStats"] == {"recordCount": 3.0, "rejectedRecordCount": 3}
+    assert output.states == []  # nothing a broken mapping rejected is confirmed
 
 
 def test_dry_run_sends_nothing_and_withholds_states() -> None:
