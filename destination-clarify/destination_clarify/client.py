@@ -133,7 +133,10 @@ class ClarifyClient(ApiClient):
         body: dict[str, Any] = {"data": [{"type": object_name, "attributes": a} for a in items]}
         if match_on:
             body["match_on"] = match_on
-        return self.request("POST", f"/objects/{object_name}/records/bulk", json=body)
+        # Without a field to match on, a create sent twice creates twice: never repeated blindly.
+        return self.request(
+            "POST", f"/objects/{object_name}/records/bulk", json=body, idempotent=match_on is not None
+        )
 
     def bulk_update(self, object_name: str, items: list[tuple[str, dict[str, Any]]]) -> requests.Response:
         """One atomic bulk update of (record id, attributes) pairs; a 404 names a record id it lacks."""

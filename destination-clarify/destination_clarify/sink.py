@@ -41,6 +41,7 @@ class ClarifySink(Sink):
         self.clarify = obj
         self.requires_match_key = target.operation != "create"
         self.match_field = _match_field(target, obj)
+        self.idempotent = self.operation != "create"  # an upsert matches, an update addresses by id
         check_fields(target, obj)
         self.create_upserts = True  # until Clarify refuses a duplicate instead of upserting it
 
@@ -123,10 +124,7 @@ class ClarifySink(Sink):
         return outcomes
 
     def _post(self, items: list[dict[str, Any]]) -> requests.Response:
-        response = self.client.bulk_create(self.clarify.name, items, self.match_field)
-        if response.status_code == 404:
-            raise ConfigError(f"{self.target.label}: the workspace has no object {self.clarify.name!r} (404)")
-        return response
+        return self.client.bulk_create(self.clarify.name, items, self.match_field)
 
     def _patch(self, items: list[tuple[str, dict[str, Any]]]) -> requests.Response:
         return self.client.bulk_update(self.clarify.name, items)

@@ -5,8 +5,8 @@ and reads Customer.io's answer:
 - 200: every entry was accepted;
 - 207: ``errors[].batch_index`` names the failed entries; those records are rejected with the error's
   reason, message and field, the rest accepted;
-- 400 (or 413): the request as a whole was refused without naming entries, so the kernel splits the
-  batch until the bad records stand alone and rejects them with the message.
+- 400 (or 413, or 409/422): the request as a whole was refused without naming entries, so the kernel
+  splits the batch until the bad records stand alone and rejects them with the message.
 Resending is always safe: identify and delete are idempotent, and events carry a stable dedupe id.
 """
 
@@ -24,7 +24,7 @@ import requests
 from destination_customerio.catalog import OBJECT_ID, PERSON_IDENTIFIERS
 from destination_customerio.client import CustomerIoClient, describe
 from destination_customerio.config import CustomerIoStreamMapping
-from retl_shared.errors import ConfigError
+from retl_shared.errors import ConfigError, RequestTooLarge
 from retl_shared.mapping import MappingError, parse_datetime
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
 
@@ -40,7 +40,6 @@ MAX_EVENT_NAME_BYTES = 100
 # 5xx resends little.
 MAX_ENTRIES = 100
 ENVELOPE = b'{"batch":[]}'
-SPLIT_STATUS = frozenset({400, 413})
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
@@ -85,7 +84,10 @@ class TrackSink(Sink):
             except MappingError as exc:
                 outcomes[position] = Outcome.rejected(exc.reason, exc.field)
         for request in _within_attribute_limit(entries):
-            answered = _outcomes(self.client.batch([entry for _, entry in request]), len(request))
+            try:
+                answered = _outcomes(self.client.batch([entry for _, entry in request]), len(request))
+            except RequestTooLarge as exc:  # this request only: the batch's others went through
+                answered = [Outcome.split(exc.reason)] * len(request)
             for (position, _), outcome in zip(request, answered, strict=True):
                 outcomes[position] = outcome
         return outcomes
@@ -261,21 +263,16 @@ def _within_attribute_limit(
 
 
 def _outcomes(response: requests.Response, count: int) -> list[Outcome]:
+    """200: all written; 207: the errors name entries; 400/409/422 for the request: split to find them."""
     status = response.status_code
     if status == 200:
         return [ACCEPTED] * count
-    if status in SPLIT_STATUS:
-        return [Outcome.split(f"HTTP {status}: {describe(response)}")] * count
     if status == 207:
         try:
             return _partial(response.json(), count)
         except ValueError:
             pass
-    if status == 404:
-        raise ConfigError(
-            f"Customer.io has no batch endpoint here (404): {describe(response)}. Check the API base URL."
-        )
-    return [Outcome.rejected(f"HTTP {status}: {describe(response)}")] * count
+    return [Outcome.split(f"HTTP {status}: {describe(response)}")] * count
 
 
 def _partial(body: Any, count: int) -> list[Outcome]:

@@ -126,8 +126,8 @@ class HubSpotClient(ApiClient):
         _raise_for_config(response, path)
         return response.json()
 
-    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.request("POST", path, json=body)
+    def post(self, path: str, body: dict[str, Any], idempotent: bool = True) -> requests.Response:
+        return self.request("POST", path, json=body, idempotent=idempotent)
 
     def search(self, object_path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Every result of a CRM search, page by page, within the search API's rate limit."""

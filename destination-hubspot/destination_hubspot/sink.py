@@ -25,8 +25,6 @@ from retl_shared.http import excerpt
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target
 
-WHOLE_BATCH_FAILURES = frozenset({400, 409, 422})
-
 
 class HubSpotSink(Sink):
     limits = BatchLimits(max_records=100)
@@ -53,6 +51,8 @@ class HubSpotSink(Sink):
         if self.id_property is None:
             self.skip.add(RECORD_ID)
         self.path = f"/crm/v3/objects/{obj.path_name}/batch/{target.operation}"
+        # A create has no key HubSpot could match a resent record by: sent twice, it is created twice.
+        self.idempotent = target.operation != "create"
         self.associations = [
             (a.column, AssociationWriter(client, obj.path_name, a, to_paths[a.to_object]))
             for a in mapping.associations
@@ -103,7 +103,7 @@ class HubSpotSink(Sink):
                 continue
             positions.append(position)
         if inputs:
-            response = self.client.post(self.path, {"inputs": inputs})
+            response = self.client.post(self.path, {"inputs": inputs}, idempotent=self.idempotent)
             answered = self._outcomes(response, [batch[p] for p in positions], positions)
             for position, outcome in zip(positions, answered, strict=True):
                 outcomes[position] = outcome
@@ -136,14 +136,11 @@ class HubSpotSink(Sink):
         status = response.status_code
         if status in (200, 201, 204):
             return [ACCEPTED] * len(records)
+        if status == 207:
+            return self._partial(response.json(), records, positions)
+        # 400/409/422 for the whole batch (the client raises for refusals of the request itself)
         reason = _reason(response)
-        if status in WHOLE_BATCH_FAILURES:
-            return [Outcome.rejected(reason) if len(records) == 1 else Outcome.split(reason)] * len(records)
-        if status == 404:
-            raise ConfigError(f"HubSpot has no object {self.hubspot.name!r} (404 on {self.path})")
-        if status != 207:
-            return [Outcome.rejected(reason)] * len(records)
-        return self._partial(response.json(), records, positions)
+        return [Outcome.rejected(reason) if len(records) == 1 else Outcome.split(reason)] * len(records)
 
     def _partial(self, body: dict[str, Any], records: list[Record], positions: list[int]) -> list[Outcome]:
         """Map each 207 error to its inputs: by objectWriteTraceId, else by the ids it names."""

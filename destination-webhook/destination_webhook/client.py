@@ -12,7 +12,7 @@ import requests
 from destination_webhook.config import ApiKeyAuth, BasicAuth, BearerAuth, WebhookConfig
 from destination_webhook.signing import Signer
 from retl_shared.errors import ConfigError
-from retl_shared.http import ApiClient, excerpt
+from retl_shared.http import ApiClient
 from retl_shared.redaction import Redactor
 
 WEBHOOK_ID = "webhook-id"
@@ -55,24 +55,15 @@ class WebhookClient(ApiClient):
             raise ConfigError(f"Cannot reach {url}: {type(exc).__name__}. Check the URL.") from None
 
     def deliver(self, url: str, body: bytes, content_type: str, webhook_id: str) -> requests.Response:
-        """Send one body; 2xx and other 4xx come back, 410 and redirects are config errors."""
+        """Send one body; a 2xx or a record-level 400/409/422 comes back (ApiClient raises for the rest:
+        410, redirects and other refusals are config errors, 413 splits the batch)."""
         headers = {"Content-Type": content_type, WEBHOOK_ID: webhook_id}
         if self.idempotency_key:
             headers["Idempotency-Key"] = webhook_id
-        response = self.request(self.method, url, data=body, headers=headers)
-        if response.status_code == 410:
-            raise ConfigError(f"The endpoint {url} is gone (HTTP 410): remove or replace it.")
-        if 300 <= response.status_code < 400:
-            where = response.headers.get("Location", "elsewhere")
-            raise ConfigError(
-                f"The endpoint {url} redirects (HTTP {response.status_code}) to {where}; "
-                "redirects are not followed: configure the final URL."
-            )
-        return response
+        return self.request(self.method, url, data=body, headers=headers)
 
-    @staticmethod
-    def describe(response: requests.Response) -> str:
-        return f"HTTP {response.status_code}: {excerpt(response.text, 200)}"
+    def describe(self, response: requests.Response) -> str:
+        return f"HTTP {response.status_code}: {self.body_excerpt(response, 200)}"
 
 
 def _ca_bundle(pem: str) -> str:

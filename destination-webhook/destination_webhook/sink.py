@@ -10,6 +10,7 @@ from destination_webhook.client import WebhookClient
 from destination_webhook.config import BodyFormat
 from destination_webhook.payload import PayloadTemplate, Template, body
 from destination_webhook.signing import message_id
+from retl_shared.errors import RequestTooLarge
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
 
@@ -68,9 +69,15 @@ class EndpointSink(Sink):
         for url, items in groups.items():
             payloads = [payload for _, payload in items]
             data, content_type = body(payloads, self.body_format, self.stream, self.single)
-            response = self.client.deliver(url, data, content_type, message_id(self.stream, data))
-            if not response.ok:
-                rejected = Outcome.rejected(self.client.describe(response))
+            try:
+                response = self.client.deliver(url, data, content_type, message_id(self.stream, data))
+            except RequestTooLarge as exc:  # this request only: the others of the batch went through
                 for position, _ in items:
-                    outcomes[position] = rejected
+                    outcomes[position] = Outcome.split(exc.reason)
+                continue
+            if not response.ok:  # 400/409/422: about the records, but which ones the receiver can't say
+                reason = self.client.describe(response)
+                refused = Outcome.rejected(reason) if len(items) == 1 else Outcome.split(reason)
+                for position, _ in items:
+                    outcomes[position] = refused
         return outcomes

@@ -512,8 +512,8 @@ class WriteLoop:
         reasons = "; ".join(f"{n} × {reason}" for reason, n in worst.most_common(3))
         share = tally.rejected / tally.read
         return ConfigError(
-            f"{tally.rejected} of {tally.read} records of {_stream_name(stream)} ({share:.1%}) were rejected, "
-            f"more than max_rejected_ratio {self.max_rejected_ratio:.1%}. Most common: {reasons}. "
+            f"{tally.rejected} of {tally.read} records of {_stream_name(stream)} ({share:.1%}) were "
+            f"rejected, more than max_rejected_ratio {self.max_rejected_ratio:.1%}. Most common: {reasons}. "
             "The state was withheld: nothing is confirmed, so once the mapping or the data is fixed the next "
             "sync sends these records again. Fix the mapping or the data, or raise max_rejected_ratio."
         )

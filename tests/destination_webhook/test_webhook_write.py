@@ -126,15 +126,16 @@ def test_retries_honour_retry_after_then_deliver_once(
     assert len(run.states) == 1
 
 
-def test_client_errors_reject_the_batch_with_status_and_body(
+def test_client_errors_split_the_batch_until_each_refused_record_is_rejected_alone(
     webhook_receiver: WebhookReceiver, tmp_path: Path
 ) -> None:
-    webhook_receiver.inject(status=422, body={"error": "unknown field tier"}, times=1)
+    # the first batch of two is refused, then each of its records on its own; the second batch passes
+    webhook_receiver.inject(status=422, body={"error": "unknown field tier"}, times=3)
     run = run_destination(
         DestinationWebhook,
         tmp_path,
         "write",
-        config_for(webhook_receiver, batch_size=2, max_rejected_ratio=0.9),
+        config_for(webhook_receiver, batch_size=2, max_rejected_ratio=0.9, max_concurrency=1),
         configured_catalog("contacts", primary_key=["id"]),
         [*contacts(4), state_line("contacts", 1)],
     )
@@ -143,6 +144,12 @@ def test_client_errors_reject_the_batch_with_status_and_body(
     rejected = [line for line in run.logs if line.startswith("rejected contacts record")]
     assert len(rejected) == 2 and "HTTP 422" in rejected[0] and "unknown field tier" in rejected[0]
     assert "id=" in rejected[0]
+    assert [len(r.json()) if isinstance(r.json(), list) else 1 for r in webhook_receiver.requests] == [
+        2,
+        1,
+        1,
+        2,
+    ]
 
 
 def test_exhausted_retries_fail_transient_without_later_states(
