@@ -5,15 +5,17 @@ API OpenAPI description (https://docs.customer.io/integrations/api/track/; facts
 `docs/vendor-facts-customerio-clarify.md`). Confirmed there and modelled as such:
 
 * `GET /api/v1/accounts/region` answers `{url, region, environment_id}` (the OpenAPI names `region`).
-* An identify `timestamp` (unix seconds) "controls the order of attribute updates sent in rapid
-  succession": the fake keeps, per attribute, the value of the newest update and ignores an older one
-  that arrives later. An identify without a timestamp always applies and counts as made on arrival.
+* An identify `timestamp` (unix seconds) can "control the order of attribute updates when multiple
+  requests are sent in rapid succession": the fake keeps, per attribute, the value of the newest
+  update and ignores an older one that arrives later. An identify without a timestamp always applies
+  and counts as made on arrival.
 * For objects and relationship attributes, `null` or `""` removes the attribute.
 * `delete` of a person removes them (and their relationships); `delete` of an object removes it and so
   its relationships with people. Deleting what does not exist is accepted and does nothing.
-* A 207 answer lists `errors[{batch_index, reason, field, message}]`; 400 refuses a malformed request.
+* 200 answers `{}` ("an empty object"); 207 lists `errors[{batch_index, reason, field, message}]`; 400
+  refuses a malformed request.
 
-What could not be confirmed is a constructor switch, each marked UNCONFIRMED:
+What could not be confirmed (UNCONFIRMED) is a constructor switch, or a choice of ours:
 
 * `region_field`: which member names the region: "region" (the OpenAPI; default), "data_center" (one
   client library's mock, github.com/mrz1836/go-customerio) or "both".
@@ -25,7 +27,7 @@ What could not be confirmed is a constructor switch, each marked UNCONFIRMED:
   rule does; "store" keeps both as sent.
 * `event_creates_person`: True (default) creates the person an event names; False accepts the event
   and drops it (counted in `dropped_events`), as `_update: true` identifies do for unknown people.
-* The 200 body (`{}`, "an empty object" per the OpenAPI) and the 429 body (none is documented).
+* The 429 body: none is documented.
 * 300 attributes per request: counted as distinct identify attribute names over the request's entries.
 
 Emails are matched case-insensitively and ids exactly, as Customer.io documents. `stats` holds what
