@@ -79,7 +79,7 @@ def test_region_probe_defaults_to_the_documented_region_member(customerio_fake: 
     assert Track(customerio_fake, api_key="wrong").region().status_code == 401
 
 
-# -- identify timestamps ----------------------------------------------------------------------------
+# -- identify timestamps ---------------------------------------------------------------------------
 
 
 def test_identify_keeps_per_attribute_the_value_with_the_newest_timestamp(
@@ -128,7 +128,7 @@ def test_identify_timestamps_must_be_integer_seconds(customerio_fake: CustomerIo
     assert customerio_fake.person(id="u1") is not None and customerio_fake.person(id="u2") is None
 
 
-# -- partial failures --------------------------------------------------------------------------------
+# -- partial failures ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("partial_status", [207, 200])
@@ -151,7 +151,7 @@ def test_batch_mode_refuses_the_whole_request(make_customerio_fake: MakeFake) ->
     assert fake.people == {}
 
 
-# -- null and empty values ----------------------------------------------------------------------------
+# -- null and empty values -------------------------------------------------------------------------
 
 
 def test_objects_and_relationship_attributes_drop_null_and_empty_values(
@@ -182,7 +182,7 @@ def test_person_null_switch_removes_or_stores(
     assert fake.person(id="u1").attributes == expected  # type: ignore[union-attr]
 
 
-# -- deletes ------------------------------------------------------------------------------------------------
+# -- deletes ---------------------------------------------------------------------------------------
 
 
 def test_person_delete_removes_the_person_and_their_relationships(customerio_fake: CustomerIoFake) -> None:
@@ -205,7 +205,7 @@ def test_object_delete_removes_the_object(customerio_fake: CustomerIoFake) -> No
     assert customerio_fake.object("1", "acme") is None and customerio_fake.object("1", "initech") is not None
 
 
-# -- events ------------------------------------------------------------------------------------------------
+# -- events ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("creates", [True, False])
@@ -229,7 +229,7 @@ def test_events_with_a_seen_id_are_dropped_as_duplicates(customerio_fake: Custom
     assert [s.duplicate_events for s in customerio_fake.stats] == [1, 1]
 
 
-# -- limits, stats and rate ----------------------------------------------------------------------------------
+# -- limits, stats and rate ------------------------------------------------------------------------
 
 
 def test_stats_record_each_authorized_request(customerio_fake: CustomerIoFake) -> None:
