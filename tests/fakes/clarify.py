@@ -1,36 +1,70 @@
-"""An in-memory fake of Clarify's API (beta): api-key auth, schemas, records with atomic bulk writes, lookups.
+"""An in-memory fake of Clarify's API (beta): api-key auth, schemas, records with atomic bulk writes, lookups,
+relationships and deletes.
 
-It follows the Clarify section of `/work/shared/reference/api-contracts.md`. What the contract marks
-UNCONFIRMED or conflicting is a switch, so the destination can be tested under every variant:
+It follows the Clarify section of `/work/shared/reference/api-contracts.md` and Clarify's API docs
+(https://clarify-api-docs.vercel.app, and the clarify-api skill in github.com/clarifyhq/skills; facts
+and sources in `docs/vendor-facts-customerio-clarify.md`). What the sources leave UNCONFIRMED or
+contradict is a switch, so the destination can be tested under every variant:
 
 * `upsert` – what creating a record whose unique field (person `email_addresses`, company `domains`, a
   custom object's `"unique": true` field) already exists does: "create" updates it (create upserts on its
-  own), "match_on" updates it only when the body's top-level `match_on` names that field and otherwise
-  creates a second record, "reject" fails the request 400 "Duplicate Record".
+  own, as the records reference says), "match_on" updates it only when the body's top-level `match_on`
+  names that field and otherwise creates a second record, "reject" fails the request (the import guide).
+* `duplicate_status` – the status of that refusal: 400 (the docs' error list; default), 422 (the docs'
+  error example: "Validation Error", "Duplicate record found for email: …") or 409. The detail always
+  starts "Duplicate record found for"; no error `code` is documented, so none is sent.
 * `pointers` – how error objects point at the culprit: "indexed" (`/data/3/attributes/email_addresses`),
   "unindexed" (`/data/attributes/email_addresses`, as in the contract's single-record example) or "none".
 * `bulk_limit` – 25 records per bulk request (documented), or 100.
+* `filter_form` – the lookup forms `GET /objects/{object}/resources` accepts: "operator"
+  (`filter[field][Operator]=v`, operators spelled as documented, e.g. `Contains`, `Is on or after`),
+  "bare" (`filter[field]=v`) or "both" (default; both are documented). A form not accepted, an unknown
+  field or an operator the field's type does not document answers 400. "Contains" is a substring match
+  (on every item of a collection), so `a@x.com` also finds `aa@x.com`; the bare form on a collection
+  matches a whole item (case-insensitively) – a reading of ours, the docs list only Contains for them.
+* `schemas_layout` – `GET /schemas` as "dict" (`{"data": {"core/person": {"properties": …}}}`, the
+  reference's example; default) or "list" (`{"data": [{"id": "core/person", "type": "schema",
+  "attributes": {"properties": …}}]}`, the skill's "array of schema JSONs … in the `attributes` field").
+* `domain_matching` – "exact" (default: case-insensitive equality) or "normalised" (scheme, `www.`,
+  path and case are dropped before storing and comparing domains); Clarify documents neither.
+* `record_delete` – `DELETE /objects/{object}/records/{id}` (204) exists (default: the records reference
+  is titled "Create, read, update, and delete records" and API keys "can … delete data") or not (404).
+
+Relationships (person `companies`; deal `companies` and `people`) are set with
+`PATCH …/records/{id}/relationships/{relationship}` (replaces the set), removed with `DELETE` on the same
+path (204) and read with `GET`; a person's or deal's `company_id` attribute links a company at create
+or update time, as the import guide shows. Lists page with `page[limit]` (default 25, at most 1000) and
+`page[offset]`, answering `meta{total_records,total_pages,offset,limit}` and `links{next,prev}`.
 
 Bulk writes are atomic: every item is checked (unknown or read-only attributes, field types, email and
 domain formats, select options, required fields on create, duplicates), and a single problem fails the
-whole request with every problem listed (422 for validation, 400 for duplicates, 404 for unknown ids);
-nothing is written. Rate limiting uses FakeServer's sliding window (`throttle`): 429 with Retry-After.
+whole request with every problem listed (422 for validation, `duplicate_status` for duplicates, 404 for
+unknown ids); nothing is written. Rate limiting uses FakeServer's sliding window (`throttle()` or
+`requests_per_second`): 429 with Retry-After.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
+from dataclasses import dataclass
+from operator import eq, ge, gt, le, lt
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from tests.fakes.server import FakeServer, Handler, Reply, Request
 
 UpsertBehaviour = Literal["create", "match_on", "reject"]
 PointerStyle = Literal["indexed", "unindexed", "none"]
+DuplicateStatus = Literal[400, 409, 422]
+FilterForm = Literal["operator", "bare", "both"]
+SchemasLayout = Literal["dict", "list"]
+DomainMatching = Literal["exact", "normalised"]
 
 DEFAULT_KEY = "clarify-key-good"
 DEFAULT_SLUG = "acme"
@@ -40,6 +74,20 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 DOMAIN = re.compile(r"(?i)[a-z0-9-]+(\.[a-z0-9-]+)+")
 FILTER = re.compile(r"filter\[(?P<field>[^\]]+)\](?:\[(?P<operator>[^\]]+)\])?")
 PREFIX = {"person": "per", "company": "com", "deal": "deal"}
+DUPLICATE_TITLES = {400: "Duplicate Record", 409: "Conflict", 422: "Validation Error"}
+RELATIONSHIPS = {"person": {"companies": "company"}, "deal": {"companies": "company", "people": "person"}}
+FOREIGN_KEYS = {"company_id": "companies"}  # attributes that link a record instead of being stored
+PAGE_SIZE, MAX_PAGE_SIZE = 25, 1000
+OPERATORS = {  # the operators Clarify documents per field type
+    "text": frozenset({"Is", "Is not", "Contains", "Does not contain", "Starts with", "Ends with"}),
+    "number": frozenset({"Is", "Greater than", "Less than", "Greater than or equal", "Less than or equal"}),
+    "date": frozenset({"Is", "Is after", "Is before", "Is on or after", "Is on or before"}),
+    "select": frozenset({"Is", "Is not", "One of", "Not one of"}),
+    "boolean": frozenset({"Is", "Is not"}),
+    "collection": frozenset({"Contains", "Does not contain"}),
+    "id": frozenset({"Is", "Is not"}),
+}
+KINDS = {"currency": "number", "date-time": "date"}  # field types sharing an operator family
 
 STAGES = ["Lead", "Qualified", "Customer"]
 SYSTEM = {"_created_at": {"type": "date-time"}, "_updated_at": {"type": "date-time"}}
@@ -117,33 +165,54 @@ class ClarifyFake(FakeServer):
         api_keys: Iterable[str] = (DEFAULT_KEY,),
         slug: str = DEFAULT_SLUG,
         upsert: UpsertBehaviour = "create",
+        duplicate_status: DuplicateStatus = 400,
         pointers: PointerStyle = "indexed",
         bulk_limit: int = 25,
+        filter_form: FilterForm = "both",
+        schemas_layout: SchemasLayout = "dict",
+        domain_matching: DomainMatching = "exact",
+        record_delete: bool = True,
+        requests_per_second: int | None = None,
         port: int = 0,
     ) -> None:
         super().__init__(port)
         self.api_keys = set(api_keys)
         self.slug = slug
         self.upsert = upsert
+        self.duplicate_status = duplicate_status
         self.pointers = pointers
         self.bulk_limit = bulk_limit
+        self.filter_form = filter_form
+        self.schemas_layout = schemas_layout
+        self.domain_matching = domain_matching
         self.schemas = standard_schemas()
         self.store: dict[str, dict[str, dict[str, Any]]] = {object_name(k): {} for k in self.schemas}
+        self.links: dict[tuple[str, str, str], list[str]] = {}  # (object, id, relationship) -> ids
         self._ids = itertools.count(1)
         self._data = threading.RLock()
         base = r"/v1/workspaces/(?P<slug>[^/]+)"
         records = base + r"/objects/(?P<object>[^/]+)/records"
-        for method, path, handler in (
+        record = records + r"/(?P<id>[^/]+)"
+        relationship = record + r"/relationships/(?P<relationship>[^/]+)"
+        routes = [
             ("GET", base + "/schemas", self._list_schemas),
             ("GET", base + "/users", self._list_users),
             ("POST", records, self._create_one),
             ("POST", records + "/bulk", self._create_bulk),
             ("PATCH", records, self._update_bulk),
-            ("GET", records + r"/(?P<id>[^/]+)", self._get_record),
-            ("PATCH", records + r"/(?P<id>[^/]+)", self._update_one),
+            ("GET", record, self._get_record),
+            ("PATCH", record, self._update_one),
+            ("GET", relationship, self._get_relationship),
+            ("PATCH", relationship, self._set_relationship),
+            ("DELETE", relationship, self._remove_relationship),
             ("GET", base + r"/objects/(?P<object>[^/]+)/resources", self._list_resources),
-        ):
+        ]
+        if record_delete:
+            routes.append(("DELETE", record, self._delete_record))
+        for method, path, handler in routes:
             self.route(method, path, self._api(handler))
+        if requests_per_second is not None:
+            self.throttle(requests_per_second)
 
     # --- test helpers ------------------------------------------------------------------------------
 
@@ -180,6 +249,11 @@ class ClarifyFake(FakeServer):
     def find(self, object_name: str, field: str, value: Any) -> dict[str, Any] | None:
         found = self.find_all(object_name, field, value)
         return found[0] if found else None
+
+    def related(self, object_name: str, record_id: str, relationship: str) -> list[str]:
+        """The ids a record is linked to, e.g. `related("person", "per_000001", "companies")`."""
+        with self._data:
+            return list(self.links.get((object_name, record_id, relationship), []))
 
     def bulk_sizes(self, object_name: str, method: str = "POST") -> list[int]:
         """Records per bulk request received (answered or not), in arrival order."""
@@ -240,9 +314,17 @@ class ClarifyFake(FakeServer):
     def _collection(self, name: str, field: str) -> bool:
         return field in COLLECTIONS or self._properties(name).get(field, {}).get("type") == "collection"
 
+    def _normalises(self, field: str) -> bool:
+        return field == "domains" and self.domain_matching == "normalised"
+
+    def _values(self, field: str, value: Any) -> list[str]:
+        """A collection value as its list of strings (domains normalised when the switch says so)."""
+        items = _items(value)
+        return [_normal_domain(v) for v in items] if self._normalises(field) else items
+
     def _stored(self, name: str, field: str, value: Any) -> Any:
         """Collections are kept as lists of strings; everything else as sent."""
-        return _items(value) if self._collection(name, field) else value
+        return self._values(field, value) if self._collection(name, field) else value
 
     def _insert(self, name: str, attributes: dict[str, Any]) -> str:
         record_id = f"{PREFIX.get(name, 'rec')}_{next(self._ids):06d}"
@@ -261,11 +343,35 @@ class ClarifyFake(FakeServer):
         field = self._unique(name)
         if field is None or attributes.get(field) is None:
             return None
-        values = _items(attributes[field])
+        values = self._values(field, attributes[field])
         for record_id, stored in self.store[name].items():
             if any(_holds(stored.get(field), v) for v in values):
                 return record_id
         return None
+
+    def _duplicate(self, name: str, field: str, values: Iterable[str], index: int | None) -> dict[str, Any]:
+        """A refused duplicate, worded as Clarify's docs show ("Duplicate record found for email: …")."""
+        label = {"email_addresses": "email", "domains": "domain"}.get(field, field)
+        detail = f"Duplicate record found for {label}: {', '.join(sorted(values))}"
+        title = DUPLICATE_TITLES[self.duplicate_status]
+        return _error(self.duplicate_status, title, detail, self._pointer(index, f"attributes/{field}"))
+
+    def _split(self, name: str, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The attributes to store, and the relationships their foreign keys (`company_id`) link."""
+        relationships = RELATIONSHIPS.get(name, {})
+        links = {
+            FOREIGN_KEYS[k]: str(v)
+            for k, v in attributes.items()
+            if k in FOREIGN_KEYS and FOREIGN_KEYS[k] in relationships
+        }
+        plain = {k: v for k, v in attributes.items() if FOREIGN_KEYS.get(k) not in links}
+        return plain, links
+
+    def _link(self, name: str, record_id: str, links: Mapping[str, str]) -> None:
+        for relationship, related_id in links.items():
+            ids = self.links.setdefault((name, record_id, relationship), [])
+            if related_id not in ids:
+                ids.append(related_id)
 
     # --- validation ----------------------------------------------------------------------------------
 
@@ -300,11 +406,19 @@ class ClarifyFake(FakeServer):
                 continue
             pointer = self._pointer(index, f"attributes/{field}")
             prop = properties.get(field)
-            if prop is None:
+            target = RELATIONSHIPS.get(name, {}).get(FOREIGN_KEYS.get(field, ""))
+            if target is not None:
+                if not isinstance(value, str) or value not in self.store[target]:
+                    errors.append(
+                        _error(422, "Validation Error", f"{field} {value!r} is no {target}.", pointer)
+                    )
+            elif prop is None:
                 errors.append(_error(422, "Validation Error", f"Unknown attribute {field!r}.", pointer))
             elif field.startswith("_"):
                 errors.append(_error(422, "Validation Error", f"{field} is read-only.", pointer))
-            elif value is not None and (problem := _type_problem(field, prop, value)):
+            elif value is not None and (
+                problem := _type_problem(field, prop, value, self._normalises(field))
+            ):
                 errors.append(_error(422, "Validation Error", f"{field} {problem}", pointer))
         if creating:
             for field in self._required(name):
@@ -316,6 +430,11 @@ class ClarifyFake(FakeServer):
     # --- handlers ------------------------------------------------------------------------------------
 
     def _list_schemas(self, req: Request, name: str) -> Reply:
+        if self.schemas_layout == "list":
+            items = [
+                {"id": key, "type": "schema", "attributes": schema} for key, schema in self.schemas.items()
+            ]
+            return 200, {"data": deepcopy(items)}
         return 200, {"data": deepcopy(self.schemas)}
 
     def _list_users(self, req: Request, name: str) -> Reply:
@@ -350,28 +469,26 @@ class ClarifyFake(FakeServer):
             attributes = (item or {}).get("attributes") if isinstance(item, dict) else None
             attributes = attributes if isinstance(attributes, dict) else {}
             existing = self._match(name, attributes) if unique else None
-            values = {v.lower() for v in _items(attributes.get(unique))} if unique else set()
-            if self.upsert == "reject" and (existing or values & claimed):
-                shown = ", ".join(sorted(values))
-                detail = f"A {name} with {unique} {shown!r} already exists."
-                errors.append(
-                    _error(400, "Duplicate Record", detail, self._pointer(index, f"attributes/{unique}"))
-                )
+            values = {v.lower() for v in self._values(unique, attributes.get(unique))} if unique else set()
+            if self.upsert == "reject" and unique and (existing or values & claimed):
+                errors.append(self._duplicate(name, unique, values, index))
             claimed |= values
             target = existing if upserts else None
             errors += self._check(name, item, index, creating=target is None)
             plans.append((target, attributes))
         if errors:
-            status = 422 if any(e["status"] == "422" for e in errors) else 400
+            status = 422 if any(e["status"] == "422" for e in errors) else self.duplicate_status
             raise _Fail(status, errors)
         out = []
         for target, attributes in plans:
             target = target or (self._match(name, attributes) if upserts else None)  # earlier in this request
-            stored = {k: self._stored(name, k, v) for k, v in attributes.items()}
+            plain, links = self._split(name, attributes)
+            stored = {k: self._stored(name, k, v) for k, v in plain.items()}
             if target is None:
                 target = self._insert(name, stored)
             else:
                 self._merge(name, target, stored)
+            self._link(name, target, links)
             out.append(self._json(name, target))
         return out
 
@@ -416,35 +533,243 @@ class ClarifyFake(FakeServer):
             raise _Fail(status, errors)
         out = []
         for item in data:
-            record = self.store[name][str(item["id"])]
-            record.update({k: self._stored(name, k, v) for k, v in (item.get("attributes") or {}).items()})
+            record_id = str(item["id"])
+            plain, links = self._split(name, item.get("attributes") or {})
+            record = self.store[name][record_id]
+            record.update({k: self._stored(name, k, v) for k, v in plain.items()})
             record["_updated_at"] = _now()
-            out.append(self._json(name, str(item["id"])))
+            self._link(name, record_id, links)
+            out.append(self._json(name, record_id))
         return out
 
-    def _get_record(self, req: Request, name: str) -> Reply:
+    def _existing(self, req: Request, name: str) -> str:
+        """The id in the path, which must name a record of the object."""
         record_id = req.path_params["id"]
         if record_id not in self.store[name]:
-            return 404, {"errors": [_error(404, "Not Found", f"No {name} with id {record_id!r}.")]}
-        return 200, {"data": self._json(name, record_id)}
+            raise _Fail(404, [_error(404, "Not Found", f"No {name} with id {record_id!r}.")])
+        return record_id
+
+    def _get_record(self, req: Request, name: str) -> Reply:
+        return 200, {"data": self._json(name, self._existing(req, name))}
+
+    def _delete_record(self, req: Request, name: str) -> Reply:
+        """Delete one record and every link from or to it (there is no bulk delete)."""
+        record_id = self._existing(req, name)
+        del self.store[name][record_id]
+        for key in [key for key in self.links if key[:2] == (name, record_id)]:
+            del self.links[key]
+        for (source, _, relationship), ids in self.links.items():
+            if RELATIONSHIPS[source][relationship] == name and record_id in ids:
+                ids.remove(record_id)
+        return 204, None
+
+    # --- relationships -------------------------------------------------------------------------------
+
+    def _relationship(self, req: Request, name: str) -> tuple[tuple[str, str, str], str]:
+        """The links key of the path's record and relationship, and the object it links to."""
+        record_id = self._existing(req, name)
+        relationship = req.path_params["relationship"]
+        target = RELATIONSHIPS.get(name, {}).get(relationship)
+        if target is None:
+            detail = f"{name} has no relationship {relationship!r}."
+            raise _Fail(404, [_error(404, "Not Found", detail)])
+        return (name, record_id, relationship), target
+
+    def _related_ids(self, req: Request, target: str) -> list[str]:
+        """The `{"data": [{"id", "type"}]}` of a relationship request, every id naming a `target`."""
+        body = req.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise _Fail(400, [_error(400, "Bad Request", "data must be an array of {id, type} objects.")])
+        errors, ids = [], []
+        for index, item in enumerate(data):
+            if not isinstance(item, dict) or item.get("type") != target:
+                detail = f"type must be {target!r}."
+                errors.append(_error(422, "Validation Error", detail, self._pointer(index, "type")))
+            elif str(item.get("id")) not in self.store[target]:
+                detail = f"No {target} with id {item.get('id')!r}."
+                errors.append(_error(404, "Not Found", detail, self._pointer(index, "id")))
+            else:
+                ids.append(str(item["id"]))
+        if errors:
+            raise _Fail(422 if any(e["status"] == "422" for e in errors) else 404, errors)
+        return ids
+
+    def _get_relationship(self, req: Request, name: str) -> Reply:
+        key, target = self._relationship(req, name)
+        return 200, {"data": [{"id": i, "type": target} for i in self.links.get(key, [])]}
+
+    def _set_relationship(self, req: Request, name: str) -> Reply:
+        """PATCH replaces the whole set of related records."""
+        key, target = self._relationship(req, name)
+        self.links[key] = list(dict.fromkeys(self._related_ids(req, target)))
+        return 200, {"data": [{"id": i, "type": target} for i in self.links[key]]}
+
+    def _remove_relationship(self, req: Request, name: str) -> Reply:
+        """DELETE removes only the records named, leaving the others."""
+        key, target = self._relationship(req, name)
+        gone = set(self._related_ids(req, target))
+        self.links[key] = [i for i in self.links.get(key, []) if i not in gone]
+        return 204, None
+
+    # --- lookups -------------------------------------------------------------------------------------
 
     def _list_resources(self, req: Request, name: str) -> Reply:
-        """`filter[field]=v` (and `filter[field][Operator]=v`): collections hold v, text equals it."""
-        filters = []
-        for key, value in req.query.items():
-            match = FILTER.fullmatch(key)
-            if match:
-                filters.append((match["field"], match["operator"], value))
+        """Filtered, paginated records: see the module docstring for the filter forms and operators."""
+        filters = self._filters(req, name)
         found = [
             record_id
             for record_id, record in self.store[name].items()
-            if all(_holds(record.get(f), v, contains=op == "Contains") for f, op, v in filters)
+            if all(self._satisfies(record_id, record, f) for f in filters)
         ]
-        limit = min(int(req.query.get("page[limit]", 25)), 1000)
-        offset = int(req.query.get("page[offset]", 0))
+        limit, offset = _page(req)
         page = [self._json(name, record_id) for record_id in found[offset : offset + limit]]
-        meta = {"total_records": len(found), "offset": offset, "limit": limit}
-        return 200, {"data": page, "meta": meta}
+        meta = {
+            "total_records": len(found),
+            "total_pages": math.ceil(len(found) / limit),
+            "offset": offset,
+            "limit": limit,
+        }
+        links = {}
+        if offset + limit < len(found):
+            links["next"] = self._page_link(req, limit, offset + limit)
+        if offset > 0:
+            links["prev"] = self._page_link(req, limit, max(0, offset - limit))
+        return 200, {"data": page, "meta": meta, "links": links}
+
+    def _page_link(self, req: Request, limit: int, offset: int) -> str:
+        kept = [(k, v) for k, values in req.query_all.items() if not k.startswith("page[") for v in values]
+        query = urlencode([*kept, ("page[limit]", str(limit)), ("page[offset]", str(offset))])
+        return f"{self.url}{req.path}?{query}"
+
+    def _filters(self, req: Request, name: str) -> list[_Filter]:
+        """The request's `filter[…]` parameters, checked against the `filter_form` switch and the schema."""
+        filters = []
+        for key, value in req.query.items():
+            match = FILTER.fullmatch(key)
+            if not match:
+                continue
+            field, operator = match["field"], match["operator"]
+            form = "bare" if operator is None else "operator"
+            if self.filter_form not in (form, "both"):
+                wanted = "filter[field][Operator]=value" if form == "bare" else "filter[field]=value"
+                raise _Fail(400, [_error(400, "Bad Request", f"Unsupported filter {key!r}: use {wanted}.")])
+            kind = self._kind(name, field)
+            if kind is None:
+                raise _Fail(
+                    400, [_error(400, "Bad Request", f"Cannot filter {name} by unknown field {field!r}.")]
+                )
+            if operator is not None and operator not in OPERATORS[kind]:
+                allowed = ", ".join(sorted(OPERATORS[kind]))
+                detail = f"Operator {operator!r} does not apply to {field} (a {kind} field): use {allowed}."
+                raise _Fail(400, [_error(400, "Bad Request", detail)])
+            try:
+                wanted_value = self._filter_value(kind, field, operator, value)
+            except ValueError:
+                detail = f"{value!r} is no {kind} value for {key}."
+                raise _Fail(400, [_error(400, "Bad Request", detail)]) from None
+            filters.append(_Filter(field, operator, kind, wanted_value))
+        return filters
+
+    def _kind(self, name: str, field: str) -> str | None:
+        """Which operator family a field takes (None: no such field)."""
+        if field == "id":
+            return "id"
+        prop = self._properties(name).get(field)
+        if prop is None:
+            return None
+        if self._collection(name, field):
+            return "collection"
+        kind = KINDS.get(prop.get("type", "text"), prop.get("type", "text"))
+        return kind if kind in OPERATORS else "text"
+
+    def _filter_value(self, kind: str, field: str, operator: str | None, value: str) -> Any:
+        """The value a filter compares with, parsed for the field's kind (ValueError if it does not parse)."""
+        if kind == "collection":
+            return (self._values(field, value) or [""])[0].lower()
+        if kind == "select":
+            return value.split(",") if operator in ("One of", "Not one of") else [value]
+        return PARSERS.get(kind, str.lower)(value)
+
+    def _satisfies(self, record_id: str, record: Mapping[str, Any], f: _Filter) -> bool:
+        stored = record_id if f.field == "id" else record.get(f.field)
+        negated = f.operator in NEGATIONS
+        if stored is None or stored == []:
+            return negated
+        if f.kind == "collection":
+            items = [item.lower() for item in stored]
+            if f.operator is None:  # the bare form: a whole item
+                return f.value in items
+            return any(f.value in item for item in items) != negated
+        if f.kind == "select":
+            return (stored in f.value) != negated
+        have = PARSERS.get(f.kind, str.lower)(stored if f.kind in ("number", "boolean") else str(stored))
+        positive = NEGATIONS.get(f.operator or "Is", f.operator or "Is")
+        return COMPARISONS[positive](have, f.value) != negated
+
+
+@dataclass(frozen=True)
+class _Filter:
+    field: str
+    operator: str | None  # None: the bare form `filter[field]=v`
+    kind: str  # a key of OPERATORS
+    value: Any  # parsed by `_filter_value`
+
+
+def _normal_domain(value: str) -> str:
+    """`https://www.Acme.com/about` -> `acme.com` (the `domain_matching="normalised"` reading)."""
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value.strip().lower())
+    return host.split("/", 1)[0].rstrip(".").removeprefix("www.")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return float(value)
+
+
+def _instant(value: str) -> dt.datetime:
+    """A date or date-time as an aware datetime (a date is its midnight UTC)."""
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value.lower() not in ("true", "false"):
+        raise ValueError(value)
+    return value.lower() == "true"
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {"number": _number, "date": _instant, "boolean": _boolean}
+NEGATIONS = {"Is not": "Is", "Does not contain": "Contains", "Not one of": "One of"}
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "Is": eq,
+    "Contains": lambda have, want: want in have,
+    "Starts with": lambda have, want: have.startswith(want),
+    "Ends with": lambda have, want: have.endswith(want),
+    "Greater than": gt,
+    "Less than": lt,
+    "Greater than or equal": ge,
+    "Less than or equal": le,
+    "Is after": gt,
+    "Is before": lt,
+    "Is on or after": ge,
+    "Is on or before": le,
+}
+
+
+def _page(req: Request) -> tuple[int, int]:
+    """`page[limit]` (default 25, at most 1000) and `page[offset]` (default 0); 400 if not counts."""
+    try:
+        limit = int(req.query.get("page[limit]", PAGE_SIZE))
+        offset = int(req.query.get("page[offset]", 0))
+    except ValueError:
+        limit = offset = -1
+    if limit < 1 or offset < 0:
+        raise _Fail(400, [_error(400, "Bad Request", "page[limit] and page[offset] must be counts.")])
+    return min(limit, MAX_PAGE_SIZE), offset
 
 
 def _items(value: Any) -> list[str]:
@@ -455,29 +780,27 @@ def _items(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _holds(stored: Any, value: str, contains: bool = False) -> bool:
-    """A stored value (or collection) equals – or for "Contains" on text, contains – the value."""
+def _holds(stored: Any, value: str) -> bool:
+    """A stored value (or one item of a stored collection) equals the value, case-insensitively."""
     if isinstance(stored, list):
         return any(item.lower() == value.lower() for item in stored)
-    if stored is None:
-        return False
-    text = str(stored).lower()
-    return value.lower() in text if contains else text == value.lower()
+    return stored is not None and str(stored).lower() == value.lower()
 
 
 def _empty(value: Any) -> bool:
     return value in (None, "") or (isinstance(value, dict) and not value.get("items"))
 
 
-def _type_problem(field: str, prop: Mapping[str, Any], value: Any) -> str | None:
-    """Why a value does not fit the field's type, or None."""
+def _type_problem(field: str, prop: Mapping[str, Any], value: Any, normalise: bool = False) -> str | None:
+    """Why a value does not fit the field's type, or None (`normalise`: check domains normalised)."""
     kind = prop.get("type")
     if kind == "collection" or field in COLLECTIONS:
         items = value.get("items") if isinstance(value, dict) else None
         if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
             return 'must be {"items": [strings]}.'
         pattern = EMAIL if field == "email_addresses" else DOMAIN if field == "domains" else None
-        bad = [v for v in items if pattern is not None and not pattern.fullmatch(v)]
+        checked = [_normal_domain(v) for v in items] if normalise else items
+        bad = [v for v in checked if pattern is not None and not pattern.fullmatch(v)]
         kind_name = "email address" if field == "email_addresses" else "domain"
         return f"has an invalid {kind_name}: {bad[0]!r}." if bad else None
     if kind in ("text", "select") and not isinstance(value, str):
