@@ -34,7 +34,9 @@ class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
         A US account's data sent to the EU endpoint fails, and an EU account's sent to the US
         endpoint is redirected through US servers: neither should go unnoticed.
         """
-        data_center = self.client(config).region().get("data_center")
+        answer = self.client(config).region()
+        # Customer.io's OpenAPI and docs name the member `region`; some clients' mocks `data_center`.
+        data_center = answer.get("region") or answer.get("data_center")
         if data_center and data_center != config.region:
             raise ConfigError(
                 f"The Customer.io account is in the {str(data_center).upper()} region: set region to "
