@@ -210,6 +210,11 @@ class WriteLoop:
         self._last_state_window: dict[StreamKey | None, int] = {}
         self._rejected_by_window: dict[int, Counter[StreamKey]] = {}
         self._tallies: dict[StreamKey | None, _Tally] = {}
+        # Streams writing the same entities (object and key fields): an entity's record in one of them
+        # sends the other's open batch holding that entity first, so batches go out in read order.
+        scopes = Counter(route.scope for route in routes.values())
+        self._shared_scopes = {scope for scope, count in scopes.items() if count > 1}
+        self._open_holders: dict[tuple[Any, ...], Route] = {}
         self._failure: BaseException | None = None
         self._states_emitted = 0
         self._states_withheld = 0
@@ -281,6 +286,11 @@ class WriteLoop:
         if limit and size > limit:
             self._reject_now(route, None, f"record is {size} bytes; the API accepts at most {limit}", key)
             return
+        if identity is not None and route.scope in self._shared_scopes:
+            holder = self._open_holders.get(identity)
+            if holder is not None and holder is not route and identity in holder.positions:
+                self._submit(holder, holder.take())
+            self._open_holders[identity] = route
         closed = route.add(Record(route.stream, data, key, size, self._window, identity))
         if closed:
             self._submit(route, closed)
@@ -291,6 +301,7 @@ class WriteLoop:
         for route in self.routes.values():
             if route.batch:
                 self._submit(route, route.take())
+        self._open_holders.clear()
         stream = state_stream_key(state)
         with self._lock:
             if stream is None:

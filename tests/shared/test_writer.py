@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from retl_shared.config import StreamMapping
-from retl_shared.errors import ConfigError, SyncError, TransientError
+from retl_shared.config import NullPolicy, StreamMapping
+from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, SyncError, TransientError
 from retl_shared.mapping import Mapper
 from retl_shared.protocol import Output
 from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Sink, Target
@@ -79,8 +79,10 @@ def state(stream: str, n: int) -> bytes:
     )
 
 
-def make_loop(sink: Sink, output: Output, key: list[str] | None = None, **kwargs: Any) -> WriteLoop:
-    mapping = StreamMapping(stream="s")
+def make_loop(
+    sink: Sink, output: Output, key: list[str] | None = None, nulls: str = "skip", **kwargs: Any
+) -> WriteLoop:
+    mapping = StreamMapping(stream="s", nulls=NullPolicy(nulls))
     route = Route((None, "s"), Mapper(mapping, match_key=key or ["id"]), sink)
     kwargs.setdefault("sleep", lambda seconds: None)
     return WriteLoop({(None, "s"): route}, output, **kwargs)
@@ -105,7 +107,7 @@ def test_state_never_overtakes_an_unfinished_batch_and_keeps_order() -> None:
         assert emitted["destinationStats"] == {"recordCount": float(count), "rejectedRecordCount": 0}
 
 
-def test_batches_respect_count_and_byte_limits_and_dedupe_last_wins() -> None:
+def test_batches_respect_count_and_byte_limits_and_hold_a_key_once() -> None:
     sink = RecordingSink(BatchLimits(max_records=3, max_bytes=60))
     output = SnapshotOutput(sink)
     lines = [record("s", i % 4, v=i) for i in range(8)] + [state("s", 0)]
@@ -115,7 +117,7 @@ def test_batches_respect_count_and_byte_limits_and_dedupe_last_wins() -> None:
     assert output.states[0][0]["destinationStats"]["recordCount"] == 8.0
 
 
-def test_dedupe_keeps_the_last_record_of_a_key() -> None:
+def test_two_versions_of_a_key_in_a_batch_merge_to_the_later_values() -> None:
     received: list[dict[str, Any]] = []
 
     class Keep(RecordingSink):
@@ -251,3 +253,174 @@ def test_global_states_count_every_stream() -> None:
     WriteLoop(routes, output).run([record("a", 1), record("b", 2), record("b", 3), global_state])
     assert output.states[0][0]["destinationStats"]["recordCount"] == 3.0
     assert output.states[0][0]["global"] == {"shared_state": {}}
+
+
+class Keeping(RecordingSink):
+    """Remembers every batch's records as sent."""
+
+    def __init__(self, limits: BatchLimits) -> None:
+        super().__init__(limits)
+        self.sent: list[list[dict[str, Any]]] = []
+
+    def send(self, batch: list[Record]) -> list[Outcome]:
+        with self.lock:
+            self.sent.append([dict(r.data) for r in batch])
+        return [ACCEPTED] * len(batch)
+
+
+@pytest.mark.parametrize(
+    ("nulls", "merged"),
+    [
+        ("skip", {"id": 1, "plan": "pro", "seats": 3, "tier": "gold"}),  # a null leaves the earlier value
+        ("clear", {"id": 1, "plan": None, "seats": 3, "tier": "gold"}),  # a null clears it
+    ],
+)
+def test_versions_in_a_batch_merge_field_wise_as_sending_both_in_order_would(
+    nulls: str, merged: dict[str, Any]
+) -> None:
+    sink = Keeping(BatchLimits(max_records=10))
+    output = SnapshotOutput(sink)
+    lines = [record("s", 1, plan="pro", seats=3), record("s", 1, plan=None, tier="gold"), state("s", 0)]
+    loop = make_loop(sink, output, nulls=nulls)
+    loop.run(lines)
+    assert sink.sent == [[merged]]
+    stats = loop.routes[(None, "s")].stats
+    assert (stats.read, stats.accepted, stats.merged) == (2, 1, 1)
+    assert output.states[0][0]["destinationStats"] == {"recordCount": 2.0, "rejectedRecordCount": 0}
+
+
+def test_a_batch_waits_for_an_earlier_one_holding_the_same_key() -> None:
+    """The second batch holds key 1 too: it starts only when the first has finished, retries included."""
+    first_started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    class Slow(RecordingSink):
+        attempts = 0
+
+        def send(self, batch: list[Record]) -> list[Outcome]:
+            ids = [r.data["id"] for r in batch]
+            if ids == [1, 2]:
+                first_started.set()
+                release.wait(5)
+                self.attempts += 1
+                if self.attempts < 3:  # retried twice (Retry-After): still nobody may overtake it
+                    return [Outcome.retry("429", retry_after=0)] * len(batch)
+            with self.lock:
+                order.append(f"{ids}:{batch[0].data.get('v')}")
+            return [ACCEPTED] * len(batch)
+
+    sink = Slow(BatchLimits(max_records=2))
+    output = SnapshotOutput(sink)
+    lines = [record("s", 1, v="old"), record("s", 2, v="x"), record("s", 3, v="y"), record("s", 1, v="new")]
+    loop = make_loop(sink, output, max_concurrency=8)
+    runner = threading.Thread(target=loop.run, args=([*lines, state("s", 0)],))
+    runner.start()
+    assert first_started.wait(5)
+    time.sleep(0.2)  # the second batch had every chance to start on one of the 7 idle workers
+    assert order == []
+    release.set()
+    runner.join(10)
+    assert order == ["[1, 2]:old", "[3, 1]:y"]
+
+
+def test_events_of_one_key_keep_full_concurrency() -> None:
+    """Occurrences are not entities: two batches with the same key are in flight together."""
+    together = threading.Barrier(2, timeout=5)
+
+    class Events(RecordingSink):
+        deduplicate = False
+
+        def send(self, batch: list[Record]) -> list[Outcome]:
+            together.wait()  # breaks (and raises) unless both batches are in flight at once
+            return [ACCEPTED] * len(batch)
+
+    sink = Events(BatchLimits(max_records=1))
+    output = SnapshotOutput(sink)
+    make_loop(sink, output, max_concurrency=2).run([record("s", 1), record("s", 1), state("s", 0)])
+    assert output.states[0][0]["destinationStats"] == {"recordCount": 2.0, "rejectedRecordCount": 0}
+
+
+def test_a_request_too_large_is_split_until_the_one_record_is_rejected_alone() -> None:
+    class Sized(RecordingSink):
+        def send(self, batch: list[Record]) -> list[Outcome]:
+            with self.lock:
+                self.batches.append([r.data["id"] for r in batch])
+            if any(r.data["id"] == 6 for r in batch):
+                raise RequestTooLarge("the API refused the request as too large (HTTP 413)")
+            return [ACCEPTED] * len(batch)
+
+    sink = Sized(BatchLimits(max_records=8))
+    output = SnapshotOutput(sink)
+    make_loop(sink, output).run([record("s", i) for i in range(8)] + [state("s", 0)])
+    assert sink.batches[0] == list(range(8)) and [6] in sink.batches
+    assert sorted(i for batch in sink.batches if 6 not in batch for i in batch) == [0, 1, 2, 3, 4, 5, 7]
+    assert output.states[0][0]["destinationStats"] == {"recordCount": 8.0, "rejectedRecordCount": 1}
+
+
+def test_an_ambiguous_failure_of_a_non_idempotent_send_rejects_its_records_as_outcome_unknown() -> None:
+    class Creates(RecordingSink):
+        idempotent = False
+
+        def send(self, batch: list[Record]) -> list[Outcome]:
+            with self.lock:
+                self.batches.append([r.data["id"] for r in batch])
+            if batch[0].data["id"] == 0:
+                raise OutcomeUnknown("ConnectionError calling POST /records")
+            return [ACCEPTED] * len(batch)
+
+    sink = Creates(BatchLimits(max_records=2))
+    output = SnapshotOutput(sink)
+    loop = make_loop(sink, output, max_rejected_ratio=1.0)
+    loop.run([record("s", i) for i in range(4)] + [state("s", 0)])
+    assert sink.batches == [[0, 1], [2, 3]]  # never sent again
+    stats = loop.routes[(None, "s")].stats
+    assert (stats.accepted, stats.rejected) == (2, 2)
+    assert list(stats.reasons) == ["outcome unknown: sent, no answer (ConnectionError calling POST /records)"]
+
+
+def test_the_rejected_share_is_judged_per_stream_once_100_records_were_read() -> None:
+    """A broken stream's first state (150 records) is withheld; a healthy stream's states still leave."""
+
+    class Picky(RecordingSink):
+        def send(self, batch: list[Record]) -> list[Outcome]:
+            return [
+                Outcome.rejected("no such property", "x") if r.stream[1] == "bad" else ACCEPTED for r in batch
+            ]
+
+    sink = Picky(BatchLimits(max_records=50))
+    output = SnapshotOutput()
+    routes = {
+        (None, name): Route((None, name), Mapper(StreamMapping(stream=name), match_key=["id"]), sink)
+        for name in ("good", "bad")
+    }
+    lines = [record("good", i) for i in range(120)] + [state("good", 0)]
+    lines += [record("bad", i) for i in range(150)] + [state("bad", 0)]
+    lines += [record("good", i) for i in range(120, 130)] + [state("good", 1)]
+    loop = WriteLoop(routes, output, max_rejected_ratio=0.1, sleep=lambda s: None)
+    with pytest.raises(ConfigError, match=r"150 of 150 records of stream 'bad' .*150 × x: no such property"):
+        loop.run(lines)
+    emitted = [
+        (m["state"]["stream"]["stream_descriptor"]["name"]) for m in output.messages if m["type"] == "STATE"
+    ]
+    assert emitted == ["good"]  # reading stopped at the failure; nothing of "bad" is confirmed
+
+
+def test_a_small_streams_states_wait_for_its_end_and_leave_when_the_sync_fails_for_another_reason() -> None:
+    def verdict(record: Record) -> Outcome:
+        return Outcome.retry("503") if record.data["id"] >= 10 else ACCEPTED
+
+    sink = RecordingSink(BatchLimits(max_records=5), verdict=verdict)
+    output = SnapshotOutput(sink)
+    lines = [record("s", i) for i in range(3)] + [state("s", 0)] + [record("s", 10), state("s", 1)]
+    with pytest.raises(TransientError):
+        make_loop(sink, output, max_attempts=2).run(lines)
+    assert [s["stream"]["stream_state"]["n"] for s, _ in output.states] == [0]
+
+
+def test_a_record_whose_data_is_not_an_object_is_a_bad_line() -> None:
+    sink = RecordingSink(BatchLimits(max_records=5))
+    output = SnapshotOutput(sink)
+    bad = orjson.dumps({"type": "RECORD", "record": {"stream": "s", "data": [1, 2]}})
+    with pytest.raises(SyncError, match="line 3 is not a valid Airbyte message: a RECORD needs"):
+        make_loop(sink, output).run([record("s", 1), state("s", 0), bad])
+    assert [s["stream"]["stream_state"]["n"] for s, _ in output.states] == [0]
