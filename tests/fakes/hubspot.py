@@ -31,7 +31,8 @@ it switchable where that matters, and says so in the docstring of the code that 
 * Service keys (`add_service_key()`) are Bearer credentials with scopes, limited like private apps. Whether
   HubSpot's private-app token-info endpoint describes them is UNCONFIRMED (`service_key_token_info`).
 
-Run in the foreground for demos: `python -m tests.fakes.hubspot --port 8766 [--token pat-demo]`.
+Run in the foreground for demos:
+`python -m tests.fakes.hubspot --port 8766 [--token pat-demo] [--service-key sk-demo]`.
 """
 
 from __future__ import annotations
@@ -2349,23 +2350,18 @@ class HubSpotFake(FakeServer):
         )
         started, results, errors = _iso(), [], []
         for from_id in dict.fromkeys(str(item.get("id", "")) for item in inputs):
-            pairs = (
-                self._associations_of(source, from_id, target) if self._resolve(source, from_id, None) else []
-            )
-            if not pairs:
-                message = f"No {target.noun} is associated with {source.noun} {from_id}."
-                context = {"fromObjectId": [from_id]}
-                problem = _InputError(
-                    404,
-                    "OBJECT_NOT_FOUND",
-                    message,
-                    context,
-                    sub_category="crm.associations.NO_ASSOCIATIONS_FOUND",
-                )
-                errors.append(problem.item(None))
+            exists = self._resolve(source, from_id, None) is not None
+            pairs = self._associations_of(source, from_id, target) if exists else []
+            if pairs:
+                associated = [self._associated_json(req, to_id, kinds) for to_id, kinds in pairs]
+                results.append({"from": {"id": from_id}, "to": associated})
                 continue
-            associated = [self._associated_json(req, to_id, kinds) for to_id, kinds in pairs]
-            results.append({"from": {"id": from_id}, "to": associated})
+            message = f"No {target.noun} is associated with {source.noun} {from_id}."
+            sub_category = "crm.associations.NO_ASSOCIATIONS_FOUND"
+            problem = _InputError(
+                404, "OBJECT_NOT_FOUND", message, {"fromObjectId": [from_id]}, sub_category=sub_category
+            )
+            errors.append(problem.item(None))
         return self._batch_answer(req, 200, started, results, errors)
 
     def _archive_associations(self, req: Request, credential: _Credential) -> tuple[int, Any]:
