@@ -7,18 +7,26 @@ so a change to the fake that would let a wrong client pass shows up here first.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from tests.fakes.hubspot import (
+    DATED_VERSIONS,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REFRESH_TOKEN,
     DEFAULT_TOKEN,
+    LEGACY,
     NOT_FOUND_MESSAGE,
     OPENAPI_DIR,
     HubSpotFake,
@@ -28,6 +36,9 @@ from tests.fakes.hubspot import (
 )
 
 CONTACTS_READ_ONLY = "pat-read-only"
+ROOT = Path(__file__).resolve().parents[1]
+CLIENT = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
+REQUIRED_MISSING = "Error creating DEAL.  Some required properties were not set."
 
 
 class Api:
@@ -45,15 +56,33 @@ class Api:
         return self.session.post(f"{self.fake.url}{path}", json=body, timeout=5)
 
     def batch(
-        self, object_type: str, op: str, inputs: list[dict[str, Any]], **extra: Any
+        self, object_type: str, op: str, inputs: list[dict[str, Any]], version: str = LEGACY, **extra: Any
     ) -> requests.Response:
         if op == "create":
             inputs = [{"associations": [], **item} for item in inputs]
-        return self.post(f"/crm/v3/objects/{object_type}/batch/{op}", {"inputs": inputs, **extra})
+        return self.post(f"{objects_path(object_type, version)}/batch/{op}", {"inputs": inputs, **extra})
 
-    def read(self, object_type: str, ids: list[str], **extra: Any) -> requests.Response:
+    def read(
+        self, object_type: str, ids: list[str], version: str = LEGACY, **extra: Any
+    ) -> requests.Response:
         body = {"inputs": [{"id": i} for i in ids], "properties": [], "propertiesWithHistory": [], **extra}
-        return self.post(f"/crm/v3/objects/{object_type}/batch/read", body)
+        return self.post(f"{objects_path(object_type, version)}/batch/read", body)
+
+
+def objects_path(object_type: str, version: str = LEGACY) -> str:
+    """The objects API root of a type: v3 for LEGACY, else the dated one."""
+    return f"/crm/v3/objects/{object_type}" if version == LEGACY else f"/crm/objects/{version}/{object_type}"
+
+
+def refresh_form(**changes: str) -> dict[str, str]:
+    """The default OAuth app's refresh grant."""
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": DEFAULT_REFRESH_TOKEN,
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET,
+    }
+    return form | changes
 
 
 @pytest.fixture
@@ -112,12 +141,7 @@ def test_missing_scope_is_403_naming_the_granular_scope(
 
 
 def test_oauth_refresh_expiry_and_refresh_again(hubspot_fake: HubSpotFake) -> None:
-    form = {
-        "grant_type": "refresh_token",
-        "refresh_token": DEFAULT_REFRESH_TOKEN,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-    }
+    form = refresh_form()
     token_url = f"{hubspot_fake.url}/oauth/v1/token"
     grant = requests.post(token_url, data=form, timeout=5).json()
     assert grant["token_type"] == "bearer" and grant["expires_in"] == 1800
@@ -150,15 +174,12 @@ def test_oauth_refresh_expiry_and_refresh_again(hubspot_fake: HubSpotFake) -> No
     ],
 )
 def test_oauth_token_errors(hubspot_fake: HubSpotFake, field: str, value: str, status: str) -> None:
-    form = {
-        "grant_type": "refresh_token",
-        "refresh_token": DEFAULT_REFRESH_TOKEN,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        field: value,
-    }
+    form = refresh_form(**{field: value})
     resp = requests.post(f"{hubspot_fake.url}/oauth/v1/token", data=form, timeout=5)
     assert resp.status_code == 400 and resp.json()["status"] == status
+    assert "error" not in resp.json()  # RFC 6749 fields came with the v3 and dated endpoints only
+    dated = requests.post(f"{hubspot_fake.url}/oauth/2026-09/token", data=form, timeout=5).json()
+    assert dated["status"] == status and dated["error_description"] == dated["message"]
 
 
 def test_oauth_app_scopes_apply_to_its_access_tokens(make_hubspot_fake: Callable[..., HubSpotFake]) -> None:
@@ -830,3 +851,438 @@ def test_concurrent_batches_from_many_threads_stay_consistent(hubspot_fake: HubS
     assert set(statuses) == {200}
     assert len(hubspot_fake.objects("contacts")) == 8 * 5 * 20
     assert hubspot_fake.call_count("objects.batch/upsert", "contacts") == 40
+
+
+# -- date-versioned paths -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", DATED_VERSIONS)
+def test_objects_on_dated_paths(hubspot_fake: HubSpotFake, api: Api, version: str) -> None:
+    created = api.batch("contacts", "create", [contact("a@x.com", firstname="Ada")], version=version)
+    assert created.status_code == 201
+    ada = created.json()["results"][0]["id"]
+    base = objects_path("contacts", version)
+    assert [r["id"] for r in api.get(base, limit=10).json()["results"]] == [ada]
+    assert api.get(f"{base}/{ada}").json()["properties"]["email"] == "a@x.com"
+    renamed = [{"id": ada, "properties": {"firstname": "Adele"}}]
+    assert api.batch("contacts", "update", renamed, version=version).status_code == 200
+    upsert = [{"id": "b@x.com", "idProperty": "email", "properties": {}}]
+    assert api.batch("contacts", "upsert", upsert, version=version).json()["results"][0]["new"] is True
+    read = api.read("contacts", [ada], version=version)
+    assert read.status_code == 200 and read.json()["results"][0]["id"] == ada
+    search = {
+        "filterGroups": [{"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "adele"}]}],
+        "properties": ["email"],
+        "sorts": [],
+        "limit": 10,
+        "after": "0",
+    }
+    assert [r["id"] for r in api.post(f"{base}/search", search).json()["results"]] == [ada]
+    assert api.batch("contacts", "archive", [{"id": ada}], version=version).status_code == 204
+    assert ada not in hubspot_fake.objects("contacts")
+    assert hubspot_fake.calls_by_version() == Counter({version: 8})
+    assert hubspot_fake.call_count("objects.batch/upsert", "contacts") == 1
+    assert hubspot_fake.schema_violations == []
+
+
+@pytest.mark.parametrize(("version", "batch_status"), [("2026-03", 201), ("2026-09", 200)])
+def test_properties_groups_and_schemas_on_dated_paths(
+    hubspot_fake: HubSpotFake, api: Api, version: str, batch_status: int
+) -> None:
+    base = f"/crm/properties/{version}/deals"
+    assert "dealname" in [p["name"] for p in api.get(base).json()["results"]]
+    assert api.get(f"{base}/dealname").json()["label"] == "Deal Name"
+    assert api.post(f"{base}/groups", {"name": "retl", "label": "Reverse ETL"}).status_code == 201
+    assert "retl" in [g["name"] for g in api.get(f"{base}/groups").json()["results"]]
+    score = {"name": "score", "label": "Score", "type": "number", "fieldType": "number", "groupName": "retl"}
+    assert api.post(base, score).status_code == 201
+    gold = {"label": "Gold", "value": "gold", "hidden": False, "displayOrder": 0}
+    tier = {**score, "name": "tier", "type": "enumeration", "fieldType": "select", "options": [gold]}
+    batch = api.post(f"{base}/batch/create", {"inputs": [tier]})  # 200 from 2026-09 on, as described
+    assert batch.status_code == batch_status and batch.json()["results"][0]["name"] == "tier"
+
+    type_id = hubspot_fake.add_custom_object("cars", [{"name": "plate", "has_unique_value": True}])
+    schemas = api.get(f"/crm-object-schemas/{version}/schemas").json()["results"]
+    assert [schema["objectTypeId"] for schema in schemas] == [type_id]
+    assert api.get(f"/crm-object-schemas/{version}/schemas/{type_id}").json()["name"] == "cars"
+    assert hubspot_fake.calls_by_version() == Counter({version: 8})
+    assert api.get("/crm-object-schemas/v3/schemas").json()["results"][0]["objectTypeId"] == type_id
+    assert hubspot_fake.calls_by_version("schemas.list") == Counter({version: 1, LEGACY: 1})
+
+
+def test_dated_property_options_need_a_display_order(hubspot_fake: HubSpotFake, api: Api) -> None:
+    option = {"label": "Gold", "value": "gold", "hidden": False}
+    tier = {
+        "name": "tier",
+        "label": "Tier",
+        "type": "enumeration",
+        "fieldType": "select",
+        "groupName": "dealinformation",
+        "options": [option],
+    }
+    for version in DATED_VERSIONS:
+        for path, body in ((f"/crm/properties/{version}/deals", tier), ("batch/create", {"inputs": [tier]})):
+            url = path if path.startswith("/") else f"/crm/properties/{version}/deals/{path}"
+            resp = api.post(url, body)
+            assert resp.status_code == 400 and "[displayOrder]" in resp.json()["message"], url
+    assert {v.schema for v in hubspot_fake.schema_violations} == {"OptionInput"}
+    assert hubspot_fake.property("deals", "tier") is None
+    assert api.post("/crm/v3/properties/deals", tier).status_code == 201  # v3 does not require it
+    ordered = {**tier, "name": "tier_2", "options": [{**option, "displayOrder": 1}]}
+    assert api.post("/crm/properties/2026-09/deals", ordered).status_code == 201
+
+
+@pytest.mark.parametrize(("version", "create_status"), [("2026-03", 201), ("2026-09", 200)])
+def test_associations_on_dated_paths(
+    hubspot_fake: HubSpotFake, api: Api, version: str, create_status: int
+) -> None:
+    ada = hubspot_fake.add_record("contacts", {"email": "ada@x.com"})
+    acme = hubspot_fake.add_record("companies", {"domain": "acme.com"})
+    deal = hubspot_fake.add_record("deals", {"dealname": "D"})
+    base = f"/crm/associations/{version}"
+    primary = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]
+    typed = {"inputs": [{"types": primary, "from": {"id": ada}, "to": {"id": acme}}]}
+    created = api.post(f"{base}/contacts/companies/batch/create", typed)
+    assert created.status_code == create_status
+    assert created.json()["results"] == [  # record ids are strings on the dated paths
+        {
+            "fromObjectTypeId": "0-1",
+            "fromObjectId": ada,
+            "toObjectTypeId": "0-2",
+            "toObjectId": acme,
+            "labels": ["Primary"],
+        }
+    ]
+    default = {"inputs": [{"from": {"id": deal}, "to": {"id": acme}}]}
+    assert api.post(f"{base}/deals/companies/batch/associate/default", default).status_code == 200
+
+    read = api.post(f"{base}/companies/contacts/batch/read", {"inputs": [{"id": acme}, {"id": "404"}]})
+    body = read.json()
+    assert read.status_code == 207
+    types = [{"category": "HUBSPOT_DEFINED", "typeId": 2, "label": "Primary"}]
+    assert body["results"] == [{"from": {"id": acme}, "to": [{"toObjectId": ada, "associationTypes": types}]}]
+    assert body["errors"][0]["context"] == {"fromObjectId": ["404"]}
+
+    archive = {"inputs": [{"from": {"id": ada}, "to": [{"id": acme}]}]}
+    archived = api.post(f"{base}/contacts/companies/batch/archive", archive)
+    assert archived.status_code == 200 and (archived.json()["status"], archived.json()["results"]) == (
+        "COMPLETE",
+        [],
+    )
+    assert hubspot_fake.associated("companies", acme, "contacts") == []
+    assert hubspot_fake.associated("companies", acme, "deals") == [deal]
+    assert hubspot_fake.calls_by_version()[LEGACY] == 0
+
+
+def test_v4_association_batch_read_and_archive(hubspot_fake: HubSpotFake, api: Api) -> None:
+    ada = hubspot_fake.add_record("contacts", {"email": "ada@x.com"})
+    acme = hubspot_fake.add_record("companies", {"domain": "acme.com"})
+    default = {"inputs": [{"from": {"id": ada}, "to": {"id": acme}}]}
+    assert api.post("/crm/v4/associations/contacts/companies/batch/associate/default", default).ok
+    read = api.post("/crm/v4/associations/contacts/companies/batch/read", {"inputs": [{"id": ada}]})
+    types = [{"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]
+    assert read.status_code == 200
+    assert read.json()["results"] == [
+        {"from": {"id": ada}, "to": [{"toObjectId": int(acme), "associationTypes": types}]}
+    ]
+    # archived from the other side: an association is one relation, whichever direction was written
+    archive = {"inputs": [{"from": {"id": acme}, "to": [{"id": ada}]}]}
+    archived = api.post("/crm/v4/associations/companies/contacts/batch/archive", archive)
+    assert archived.status_code == 204 and archived.content == b""
+    assert hubspot_fake.associations == []
+
+
+def test_record_association_listing_and_unknown_versions(hubspot_fake: HubSpotFake, api: Api) -> None:
+    ada = hubspot_fake.add_record("contacts", {"email": "ada@x.com"})
+    acme = hubspot_fake.add_record("companies", {"domain": "acme.com"})
+    default = {"inputs": [{"from": {"id": ada}, "to": {"id": acme}}]}
+    assert api.post("/crm/associations/2026-03/contacts/companies/batch/associate/default", default).ok
+    listed = api.get(f"/crm/objects/2026-03/contacts/{ada}/associations/companies").json()["results"]
+    assert [item["toObjectId"] for item in listed] == [acme]
+    # the 2026-09 description no longer has this GET; nor does the fake serve versions it does not know
+    assert api.get(f"/crm/objects/2026-09/contacts/{ada}/associations/companies").status_code == 404
+    assert api.get("/crm/objects/2025-09/contacts", limit=1).status_code == 404
+    assert api.get("/crm/objects/2027-03/contacts", limit=1).status_code == 404
+
+
+def test_calls_are_counted_per_api_version(hubspot_fake: HubSpotFake, api: Api) -> None:
+    for path in (
+        "/crm/v3/objects/contacts",
+        "/crm/objects/2026-03/contacts",
+        "/crm/objects/2026-09/contacts",
+    ):
+        assert api.get(path, limit=1).status_code == 200
+    assert api.get("/crm/properties/2026-09/contacts").status_code == 200
+    assert requests.post(f"{hubspot_fake.url}/oauth/2026-09/token", data=refresh_form(), timeout=5).ok
+    assert hubspot_fake.calls_by_version() == Counter({LEGACY: 1, "2026-03": 1, "2026-09": 3})
+    assert hubspot_fake.calls_by_version("objects.list") == Counter({LEGACY: 1, "2026-03": 1, "2026-09": 1})
+    assert hubspot_fake.calls_by_version("oauth.token") == Counter({"2026-09": 1})
+    assert hubspot_fake.call_count("objects.list") == 3
+    hubspot_fake.reset()
+    assert hubspot_fake.calls_by_version() == Counter()
+
+
+@pytest.mark.parametrize("version", DATED_VERSIONS)
+def test_unique_property_created_on_a_dated_path_is_an_upsert_key(
+    hubspot_fake: HubSpotFake, api: Api, version: str
+) -> None:
+    spec = {
+        "name": "external_id",
+        "label": "External ID",
+        "type": "string",
+        "fieldType": "text",
+        "groupName": "companyinformation",
+        "hasUniqueValue": True,
+    }
+    created = api.post(f"/crm/properties/{version}/companies", spec)
+    assert created.status_code == 201 and created.json()["hasUniqueValue"] is True
+    upsert = [{"id": "C-1", "idProperty": "external_id", "properties": {"name": "Acme"}}]
+    first = api.batch("companies", "upsert", upsert, version=version).json()["results"][0]
+    again = [{**upsert[0], "properties": {"name": "Acme Inc"}}]
+    second = api.batch("companies", "upsert", again, version=version).json()["results"][0]
+    assert (first["new"], second["new"], second["id"]) == (True, False, first["id"])
+    assert hubspot_fake.find("companies", "external_id", "C-1").properties["name"] == "Acme Inc"  # type: ignore[union-attr]
+    copy = [{"properties": {"name": "Copy", "external_id": "C-1"}}]
+    assert api.batch("companies", "create", copy, version=version).status_code == 409
+    assert hubspot_fake.calls_by_version()[LEGACY] == 0
+
+
+def test_2026_09_partial_failure_status_switch(make_hubspot_fake: Callable[..., HubSpotFake]) -> None:
+    for setting, status in (("multi_status", 207), ("success_status", 200)):
+        fake = make_hubspot_fake(partial_failures_2026_09=setting)
+        api = Api(fake)
+        known = fake.add_record("contacts", {"email": "a@x.com"})
+        inputs = [{"id": known, "properties": {"firstname": "A"}}, {"id": "999", "properties": {}}]
+        resp = api.batch("contacts", "update", inputs, version="2026-09")
+        assert resp.status_code == status and resp.json()["numErrors"] == 1, setting
+        assert api.batch("contacts", "update", inputs, version="2026-03").status_code == 207
+
+
+# -- 2026-09 required-property rules ------------------------------------------------------------------
+
+
+def test_2026_09_refuses_creates_that_miss_required_properties(hubspot_fake: HubSpotFake, api: Api) -> None:
+    hubspot_fake.require_properties("deals", ["dealname", "pipeline"])
+    inputs = [{"properties": {"dealname": "Big", "pipeline": "default"}}, {"properties": {"amount": "10"}}]
+    resp = api.batch("deals", "create", inputs, version="2026-09")
+    body = resp.json()
+    assert resp.status_code == 400 and body["category"] == "VALIDATION_ERROR"
+    assert body["message"] == REQUIRED_MISSING
+    assert body["context"] == {"properties": ["dealname", "pipeline"]}
+    assert [error["context"] for error in body["errors"]] == [
+        {"propertyName": ["dealname"]},
+        {"propertyName": ["pipeline"]},
+    ]
+    assert hubspot_fake.objects("deals") == {}
+    blank = [{"properties": {"dealname": "", "pipeline": "default"}}]
+    refused = api.batch("deals", "create", blank, version="2026-09")
+    assert refused.status_code == 400 and refused.json()["context"] == {"properties": ["dealname"]}
+
+
+def test_2026_09_rule_refusals_are_per_input_with_trace_ids(hubspot_fake: HubSpotFake, api: Api) -> None:
+    hubspot_fake.require_properties("deals", ["pipeline"])
+    inputs = [
+        {"objectWriteTraceId": "ok", "properties": {"dealname": "A", "pipeline": "default"}},
+        {"objectWriteTraceId": "bad", "properties": {"dealname": "B"}},
+    ]
+    resp = api.batch("deals", "create", inputs, version="2026-09")
+    body = resp.json()
+    assert resp.status_code == 207 and [r["objectWriteTraceId"] for r in body["results"]] == ["ok"]
+    assert body["errors"] == [
+        {
+            "status": "error",
+            "category": "VALIDATION_ERROR",
+            "message": REQUIRED_MISSING,
+            "context": {"properties": ["pipeline"], "objectWriteTraceId": ["bad"]},
+        }
+    ]
+    assert [deal["dealname"] for deal in hubspot_fake.objects("deals").values()] == ["A"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "traced", "status"),
+    [("hubspot", False, 400), ("hubspot", True, 207), ("batch", True, 400), ("per_input", False, 207)],
+)
+def test_validation_rule_errors_switch(
+    make_hubspot_fake: Callable[..., HubSpotFake], mode: str, traced: bool, status: int
+) -> None:
+    fake = make_hubspot_fake(validation_rule_errors=mode, validation_errors="per_input")
+    fake.require_properties("deals", ["pipeline"])
+    inputs: list[dict[str, Any]] = [
+        {"properties": {"dealname": "A", "pipeline": "default"}},
+        {"properties": {"dealname": "B"}},
+    ]
+    if traced:
+        inputs = [{"objectWriteTraceId": str(i), **item} for i, item in enumerate(inputs)]
+    resp = Api(fake).batch("deals", "create", inputs, version="2026-09")
+    assert resp.status_code == status
+    error = resp.json()["errors"][0] if status == 207 else resp.json()
+    assert error["context"]["properties"] == ["pipeline"]
+    assert len(fake.objects("deals")) == (1 if status == 207 else 0)
+
+
+def test_2026_09_updates_may_not_clear_required_properties(hubspot_fake: HubSpotFake, api: Api) -> None:
+    hubspot_fake.require_properties("deals", ["dealname"])
+    deal = hubspot_fake.add_record("deals", {"dealname": "Big"})
+    older = hubspot_fake.add_record("deals", {"amount": "5"})  # written before the rule
+    cleared = api.batch("deals", "update", [{"id": deal, "properties": {"dealname": ""}}], version="2026-09")
+    assert cleared.status_code == 400
+    assert cleared.json()["message"] == "Error updating DEAL.  Some required properties were not set."
+    assert hubspot_fake.objects("deals")[deal]["dealname"] == "Big"
+    other = api.batch("deals", "update", [{"id": older, "properties": {"amount": "6"}}], version="2026-09")
+    assert other.status_code == 200
+
+
+def test_2026_09_upserts_follow_the_rules_of_the_write_they_become(
+    hubspot_fake: HubSpotFake, api: Api
+) -> None:
+    hubspot_fake.add_property("deals", "deal_key", has_unique_value=True)
+    hubspot_fake.require_properties("deals", ["dealname"])
+    hubspot_fake.add_record("deals", {"deal_key": "K1"})
+    existing = {"id": "K1", "idProperty": "deal_key", "properties": {"amount": "1"}}
+    new = {"id": "K2", "idProperty": "deal_key", "properties": {"amount": "2"}}
+    refused = api.batch("deals", "upsert", [existing, new], version="2026-09")
+    assert refused.status_code == 400 and refused.json()["message"] == REQUIRED_MISSING
+    updated = api.batch("deals", "upsert", [existing], version="2026-09")
+    assert updated.status_code == 200 and updated.json()["results"][0]["new"] is False
+    named = api.batch("deals", "upsert", [{**new, "properties": {"dealname": "K2"}}], version="2026-09")
+    assert named.status_code == 200 and named.json()["results"][0]["new"] is True
+
+
+def test_2026_09_conditional_required_property(hubspot_fake: HubSpotFake, api: Api) -> None:
+    hubspot_fake.require_properties("deals", ["closedate"], when={"dealstage": "closedwon"})
+    open_deal = [{"properties": {"dealname": "A", "dealstage": "qualifiedtobuy"}}]
+    created = api.batch("deals", "create", open_deal, version="2026-09")
+    assert created.status_code == 201
+    won = {"id": created.json()["results"][0]["id"], "properties": {"dealstage": "closedwon"}}
+    refused = api.batch("deals", "update", [won], version="2026-09")
+    assert refused.status_code == 400 and refused.json()["context"] == {"properties": ["closedate"]}
+    dated = {**won, "properties": {"dealstage": "closedwon", "closedate": "2026-09-30"}}
+    assert api.batch("deals", "update", [dated], version="2026-09").status_code == 200
+    won_unclosed = [{"properties": {"dealname": "B", "dealstage": "closedwon"}}]
+    assert api.batch("deals", "create", won_unclosed, version="2026-09").status_code == 400
+
+
+@pytest.mark.parametrize("version", [LEGACY, "2026-03"])
+def test_rules_are_not_enforced_before_2026_09(hubspot_fake: HubSpotFake, api: Api, version: str) -> None:
+    hubspot_fake.require_properties("deals", ["dealname", "pipeline"])
+    created = api.batch("deals", "create", [{"properties": {"amount": "10"}}], version=version)
+    assert created.status_code == 201
+    deal = created.json()["results"][0]["id"]
+    hubspot_fake.add_record("deals", {"dealname": "Named"})
+    cleared = [{"id": deal, "properties": {"amount": ""}}]
+    assert api.batch("deals", "update", cleared, version=version).status_code == 200
+    hubspot_fake.clear_data()  # the rules go with the data
+    assert (
+        api.batch("deals", "create", [{"properties": {"amount": "1"}}], version="2026-09").status_code == 201
+    )
+
+
+# -- service keys and token introspection -------------------------------------------------------------
+
+
+def test_service_keys_are_bearer_credentials_with_their_scopes(hubspot_fake: HubSpotFake) -> None:
+    hubspot_fake.add_service_key("sk-read", ["crm.objects.contacts.read"])
+    reader = Api(hubspot_fake, "sk-read")
+    listed = reader.get("/crm/objects/2026-09/contacts", limit=1)
+    assert listed.status_code == 200
+    assert (
+        listed.headers["X-HubSpot-RateLimit-Max"] == "190" and "X-HubSpot-RateLimit-Daily" in listed.headers
+    )
+    refused = reader.batch("contacts", "create", [contact("a@x.com")], version="2026-09")
+    assert refused.status_code == 403 and refused.json()["category"] == "MISSING_SCOPES"
+    assert refused.json()["errors"][0]["context"]["requiredGranularScopes"] == ["crm.objects.contacts.write"]
+    hubspot_fake.add_service_key("sk-read", ["crm.objects.contacts.read", "crm.objects.contacts.write"])
+    assert reader.batch("contacts", "create", [contact("a@x.com")], version="2026-09").status_code == 201
+    unknown = Api(hubspot_fake, "sk-unknown").get("/crm/objects/2026-09/contacts", limit=1)
+    assert unknown.status_code == 401 and unknown.json()["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_a_service_key_has_its_own_rate_limit_window(make_hubspot_fake: Callable[..., HubSpotFake]) -> None:
+    fake = make_hubspot_fake(rate_limit_max=1)
+    fake.add_service_key("sk", all_scopes())
+    path = "/crm/objects/2026-09/contacts"
+    assert [Api(fake).get(path).status_code for _ in range(2)] == [200, 429]
+    key = Api(fake, "sk")
+    assert key.get(path).status_code == 200
+    limited = key.get(path)
+    assert (
+        limited.status_code == 429
+        and limited.json()["groupName"] == f"publicapi:service-key:{fake.portal_id}"
+    )
+
+
+def test_private_app_token_info_tells_read_from_write_scopes(
+    make_hubspot_fake: Callable[..., HubSpotFake],
+) -> None:
+    fake = make_hubspot_fake(tokens={CONTACTS_READ_ONLY: ["crm.objects.contacts.read"]})
+    write = ["crm.objects.contacts.read", "crm.objects.contacts.write"]
+    fake.add_service_key("sk-write", write)
+    url = f"{fake.url}/oauth/v2/private-apps/get/access-token-info"
+
+    def info(body: Any) -> requests.Response:
+        return requests.post(url, json=body, timeout=5)
+
+    read_only = info({"tokenKey": CONTACTS_READ_ONLY})
+    assert read_only.status_code == 200 and read_only.json()["scopes"] == ["crm.objects.contacts.read"]
+    assert read_only.json()["hubId"] == fake.portal_id and {"userId", "appId"} <= set(read_only.json())
+    assert (
+        info({"tokenKey": "sk-write"}).status_code == 401
+    )  # not documented for service keys: off by default
+    fake.service_key_token_info = True
+    assert info({"tokenKey": "sk-write"}).json()["scopes"] == write
+    assert info({"tokenKey": "pat-unknown"}).status_code == 401
+    assert info({}).status_code == 400
+    assert fake.calls_by_version("oauth.private-app-token-info") == Counter({LEGACY: 5})
+
+
+@pytest.mark.parametrize("version", ["v3", *DATED_VERSIONS])
+def test_oauth_token_and_introspection_on_v3_and_dated_paths(hubspot_fake: HubSpotFake, version: str) -> None:
+    base = f"{hubspot_fake.url}/oauth/{version}"
+
+    def introspect(**form: str) -> requests.Response:
+        return requests.post(f"{base}/token/introspect", data=CLIENT | form, timeout=5)
+
+    grant = requests.post(f"{base}/token", data=refresh_form(), timeout=5)
+    assert grant.status_code == 200 and grant.json()["token_use"] == "access_token"
+    token = grant.json()["access_token"]
+    access = introspect(token=token, token_type_hint="access_token").json()
+    assert (access["active"], access["token_use"], access["client_id"]) == (
+        True,
+        "access_token",
+        DEFAULT_CLIENT_ID,
+    )
+    assert access["scopes"] == sorted(all_scopes()) and access["hub_id"] == hubspot_fake.portal_id
+    refresh = introspect(token=DEFAULT_REFRESH_TOKEN).json()
+    assert (refresh["active"], refresh["token_use"]) == (True, "refresh_token")
+    assert introspect(token=DEFAULT_TOKEN).json() == {"active": False}  # a private-app token is not OAuth's
+    hubspot_fake.expire_access_tokens()
+    assert introspect(token=token).json() == {"active": False}
+    wrong = introspect(token=token, client_secret="wrong")
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_client"
+    stale = requests.post(f"{base}/token", data=refresh_form(refresh_token="stale"), timeout=5)
+    assert stale.status_code == 400 and (stale.json()["error"], stale.json()["status"]) == (
+        "invalid_grant",
+        "BAD_REFRESH_TOKEN",
+    )
+    assert set(hubspot_fake.calls_by_version()) == {LEGACY if version == "v3" else version}
+
+
+def test_command_line_serves_dated_paths_to_a_service_key() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "tests.fakes.hubspot", "--port", "0", "--service-key", "sk-demo"]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline().strip()
+        assert banner.startswith("listening on http://127.0.0.1:")
+        url = banner.removeprefix("listening on ").split(" ")[0]
+        headers = {"Authorization": "Bearer sk-demo"}
+        resp = requests.get(f"{url}/crm/objects/2026-09/contacts", headers=headers, timeout=5)
+        assert resp.status_code == 200 and resp.json() == {"results": []}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=5)
+    assert proc.returncode == 0

@@ -1,4 +1,5 @@
-"""An in-memory fake of HubSpot's CRM API: v3 objects (batch), properties and schemas, v4 associations, OAuth.
+"""An in-memory fake of HubSpot's CRM API: objects (batch), properties, schemas, associations and OAuth, on
+the legacy paths (v1–v4) and on the date-versioned ones (`2026-03`, `2026-09`).
 
 It follows the HubSpot section of `/work/shared/reference/api-contracts.md` and the public OpenAPI
 descriptions beside it, so the destination's tests exercise the same status codes, bodies and headers
@@ -18,11 +19,20 @@ it switchable where that matters, and says so in the docstring of the code that 
   `properties` and `propertiesWithHistory`. Clients should send them (`[]` is fine).
 * Batch read and update take an `idProperty` only when it is unique (`email` too, for contacts), as
   upsert does; records found by a non-unique value (companies by `domain`) come from the search API.
-* Rate limits are kept per app (a private-app token, or an OAuth client id) in a 10 s sliding window;
-  daily headers are sent for private apps only (HubSpot does not report daily limits to OAuth apps).
-  Search has its own per-second limit and, as at HubSpot, answers without rate-limit headers.
+* Rate limits are kept per app (a private-app token or service key, or an OAuth client id) in a 10 s
+  sliding window; daily headers are sent for static tokens only (HubSpot does not report daily limits to
+  OAuth apps). Search has its own per-second limit and, as at HubSpot, answers without rate-limit headers.
+* Every API family answers on its legacy and its dated paths with the same handlers (`FAMILIES`,
+  `ENDPOINTS`); what differs by version is in `VERSION_TRAITS`, and `calls_by_version()` tells which paths
+  a client used. `docs/hubspot-api-versions.md` lists the paths, their sources and what is confirmed.
+* From `2026-09` on, writes obey the portal's required-property rules (`require_properties()`); a refusal is
+  a VALIDATION_ERROR naming the properties, reported like other validation errors unless
+  `validation_rule_errors` says otherwise.
+* Service keys (`add_service_key()`) are Bearer credentials with scopes, limited like private apps. Whether
+  HubSpot's private-app token-info endpoint describes them is UNCONFIRMED (`service_key_token_info`).
 
-Run in the foreground for demos: `python -m tests.fakes.hubspot --port 8766 [--token pat-demo]`.
+Run in the foreground for demos:
+`python -m tests.fakes.hubspot --port 8766 [--token pat-demo] [--service-key sk-demo]`.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,6 +79,14 @@ SCOPE_MESSAGE = (
     "This app hasn't been granted all required scopes to make this call. "
     f"Read more about required scopes here: {SCOPES_URL}."
 )
+OAUTH_V1 = "/oauth/v1/"
+RFC6749_ERRORS = {
+    "BAD_GRANT_TYPE": "unsupported_grant_type",
+    "BAD_CLIENT_ID": "invalid_client",
+    "BAD_CLIENT_SECRET": "invalid_client",
+    "BAD_REFRESH_TOKEN": "invalid_grant",
+}
+INSTALLING_USER_ID = 7001  # the fake portal's one user, who installed every app and created every key
 NOT_FOUND_MESSAGE = (
     "Could not get some {noun} objects, they may be deleted or not exist. Check that ids are valid."
 )
@@ -91,6 +110,168 @@ DAY_MS = 86_400_000
 
 # Legacy scope names HubSpot still accepts for some objects, besides crm.objects.<name>.<access>.
 LEGACY_SCOPES = {"tickets": ("tickets",), "products": ("e-commerce",), "line_items": ("e-commerce",)}
+
+
+# -- API versions and routes --------------------------------------------------------------------------
+
+LEGACY = "legacy"  # every v1–v4 path; calls_by_version() counts them together
+DATED_VERSIONS = ("2026-03", "2026-09")
+PartialFailures = Literal["multi_status", "success_status"]
+
+
+@dataclass(frozen=True)
+class VersionTraits:
+    """What one API version does differently; sources in docs/hubspot-api-versions.md."""
+
+    enforces_write_rules: bool = False  # admin-configured required properties apply to CRM writes
+    association_ids_as_strings: bool = False  # association answers carry record ids as strings
+    option_order_required: bool = False  # each property option needs `displayOrder` (OptionInput)
+    association_archive_body: bool = False  # associations batch/archive: 200 with a batch body, not 204
+    association_create_status: int = 201
+    property_batch_create_status: int = 201
+
+
+VERSION_TRAITS: dict[str, VersionTraits] = {
+    LEGACY: VersionTraits(),
+    "2026-03": VersionTraits(
+        association_ids_as_strings=True, option_order_required=True, association_archive_body=True
+    ),
+    "2026-09": VersionTraits(
+        enforces_write_rules=True,
+        association_ids_as_strings=True,
+        option_order_required=True,
+        association_archive_body=True,
+        association_create_status=200,
+        property_batch_create_status=200,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """Where one HubSpot API lives: its legacy roots by semantic version, and its dated root."""
+
+    legacy: Mapping[str, tuple[str, ...]]
+    dated: str  # "{version}" stands for the date
+
+
+FAMILIES: dict[str, Family] = {
+    "objects": Family({"v3": ("/crm/v3/objects",)}, "/crm/objects/{version}"),
+    "properties": Family({"v3": ("/crm/v3/properties",)}, "/crm/properties/{version}"),
+    "schemas": Family(
+        {"v3": ("/crm/v3/schemas", "/crm-object-schemas/v3/schemas")}, "/crm-object-schemas/{version}/schemas"
+    ),
+    "associations": Family({"v4": ("/crm/v4/associations",)}, "/crm/associations/{version}"),
+    "record-associations": Family({"v4": ("/crm/v4/objects",)}, "/crm/objects/{version}"),
+    "oauth": Family({"v1": ("/oauth/v1",), "v2": ("/oauth/v2",), "v3": ("/oauth/v3",)}, "/oauth/{version}"),
+}
+
+EndpointKind = Literal["api", "search", "public"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation, served by one handler under every root of its family's listed versions."""
+
+    method: str
+    family: str
+    path: str  # regex after the family root; named groups become path params
+    name: str  # what call_count() and calls_by_version() count
+    handler: str  # the HubSpotFake method that answers
+    legacy: tuple[str, ...] | None = None  # legacy versions that have it (None: all of the family's)
+    dated: tuple[str, ...] = DATED_VERSIONS
+    kind: EndpointKind = "api"  # "search": own rate limit, no headers; "public": no Bearer token
+
+
+TYPE = r"/(?P<object_type>[^/]+)"
+PAIR = r"/(?P<from_type>[^/]+)/(?P<to_type>[^/]+)"
+BATCH_OPERATIONS = ("create", "update", "upsert", "read", "archive")
+
+# Where two patterns match one path, the later entry wins (properties/{name} and properties/groups).
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "oauth", "/token", "oauth.token", "_oauth_token", ("v1", "v3"), kind="public"),
+    Endpoint(
+        "GET",
+        "oauth",
+        r"/access-tokens/(?P<token>[^/]+)",
+        "oauth.token-info",
+        "_token_info",
+        ("v1",),
+        (),
+        "public",
+    ),
+    Endpoint("POST", "oauth", "/token/introspect", "oauth.introspect", "_introspect", ("v3",), kind="public"),
+    Endpoint(
+        "POST",
+        "oauth",
+        "/private-apps/get/access-token-info",
+        "oauth.private-app-token-info",
+        "_private_app_token_info",
+        ("v2",),
+        (),
+        "public",
+    ),
+    Endpoint("GET", "schemas", "", "schemas.list", "_list_schemas"),
+    Endpoint("GET", "schemas", TYPE, "schemas.get", "_get_schema"),
+    Endpoint("GET", "properties", TYPE, "properties.list", "_list_properties"),
+    Endpoint("POST", "properties", TYPE, "properties.create", "_create_property"),
+    Endpoint("GET", "properties", TYPE + r"/(?P<name>[^/]+)", "properties.get", "_get_property"),
+    Endpoint(
+        "POST", "properties", TYPE + "/batch/create", "properties.batch/create", "_batch_create_properties"
+    ),
+    Endpoint("GET", "properties", TYPE + "/groups", "properties.groups.list", "_list_groups"),
+    Endpoint("POST", "properties", TYPE + "/groups", "properties.groups.create", "_create_group"),
+    Endpoint("GET", "objects", TYPE, "objects.list", "_list_objects"),
+    Endpoint("GET", "objects", TYPE + r"/(?P<object_id>[^/]+)", "objects.get", "_get_object"),
+    Endpoint("POST", "objects", TYPE + "/search", "objects.search", "_search", kind="search"),
+    *(
+        Endpoint("POST", "objects", f"{TYPE}/batch/{op}", f"objects.batch/{op}", f"_batch_{op}")
+        for op in BATCH_OPERATIONS
+    ),
+    Endpoint("POST", "associations", PAIR + "/batch/create", "associations.batch/create", "_associate"),
+    Endpoint(
+        "POST",
+        "associations",
+        PAIR + "/batch/associate/default",
+        "associations.batch/associate/default",
+        "_associate_default",
+    ),
+    Endpoint("POST", "associations", PAIR + "/batch/read", "associations.batch/read", "_read_associations"),
+    Endpoint(
+        "POST", "associations", PAIR + "/batch/archive", "associations.batch/archive", "_archive_associations"
+    ),
+    # The 2026-09 associations description drops this GET (only PUT and DELETE remain on the path).
+    Endpoint(
+        "GET",
+        "record-associations",
+        TYPE + r"/(?P<object_id>[^/]+)/associations/(?P<to_type>[^/]+)",
+        "associations.list",
+        "_list_associations",
+        dated=("2026-03",),
+    ),
+)
+
+
+def route_patterns(endpoint: Endpoint) -> list[str]:
+    """The path regexes serving one endpoint: its legacy roots, then its dated root."""
+    family = FAMILIES[endpoint.family]
+    labels = tuple(family.legacy) if endpoint.legacy is None else endpoint.legacy
+    roots = [re.escape(root) for label in labels for root in family.legacy[label]]
+    patterns = [f"(?:{'|'.join(roots)}){endpoint.path}"] if roots else []
+    if endpoint.dated:
+        before, after = family.dated.split("{version}")
+        version = f"(?P<version>{'|'.join(re.escape(v) for v in endpoint.dated)})"
+        patterns.append(f"{re.escape(before)}{version}{re.escape(after)}{endpoint.path}")
+    return patterns
+
+
+def request_version(req: Request) -> str:
+    """The API version a request used: the date in a dated path, else LEGACY."""
+    return req.path_params.get("version", LEGACY)
+
+
+def version_traits(req: Request) -> VersionTraits:
+    return VERSION_TRAITS[request_version(req)]
 
 
 # -- data model ---------------------------------------------------------------------------------------
@@ -172,9 +353,30 @@ class HubSpotRecord:
         return out
 
 
+@dataclass(frozen=True)
+class RequiredRule:
+    """An admin's rule: `properties` must have values, on every record or on those matching `when`.
+
+    HubSpot's forms: required fields on the Create Record form, and conditional required properties
+    (e.g. `closedate` once `dealstage` is `closedwon`). Enforced on writes from 2026-09 on."""
+
+    properties: tuple[str, ...]
+    when: tuple[tuple[str, str], ...] = ()
+
+    def unmet(self, before: Mapping[str, str] | None, written: Mapping[str, str]) -> list[str]:
+        """Required properties this write leaves empty: on create always; on update only when the write
+        empties one or brings the rule's condition about (UNCONFIRMED: HubSpot may also refuse updates
+        of records that already break a rule)."""
+        after = {name: value for name, value in {**(before or {}), **written}.items() if value != ""}
+        if any(after.get(name) != value for name, value in self.when):
+            return []
+        brought_about = before is None or any(name in written for name, _ in self.when)
+        return [name for name in self.properties if name not in after and (brought_about or name in written)]
+
+
 @dataclass
 class ObjectType:
-    """A standard or custom object type with its properties, groups and records."""
+    """A standard or custom object type with its properties, groups, records and write rules."""
 
     name: str  # the path name: "contacts", or a custom object's name
     type_id: str  # "0-1", "2-12345"
@@ -190,6 +392,7 @@ class ObjectType:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, HubSpotRecord] = field(default_factory=dict)
     unique_index: dict[str, dict[str, str]] = field(default_factory=dict)  # property -> value key -> id
+    rules: list[RequiredRule] = field(default_factory=list)
     created_at: str = ""
 
     @property
@@ -253,12 +456,19 @@ class OAuthApp:
     scopes: frozenset[str]
 
 
+CredentialKind = Literal["private-app", "service-key", "oauth"]
+
+
 @dataclass
 class _Credential:
-    app: str  # the rate-limit bucket: a private-app token or "oauth:<client id>"
+    app: str  # the rate-limit bucket: a private-app token or service key, or "oauth:<client id>"
     scopes: frozenset[str]
-    oauth: bool = False
+    kind: CredentialKind = "private-app"
     expires_at: float | None = None
+
+    @property
+    def oauth(self) -> bool:
+        return self.kind == "oauth"
 
 
 @dataclass
@@ -623,11 +833,14 @@ class _InputError:
     details: list[dict[str, Any]] = field(default_factory=list)
     always_partial: bool = False  # a 207 item whatever the validation mode (missing records)
     sub_category: str | None = None
+    rule: bool = False  # a refusal by the portal's required-property rules (validation_rule_errors)
 
     def batch_body(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"errors": self.details} if self.details else {}
         if self.sub_category:
             extra["subCategory"] = self.sub_category
+        if self.rule:
+            extra["context"] = dict(self.context)
         return _error_body(self.category, self.message, **extra)
 
     def item(self, trace: str | None, ids: Sequence[str] = ()) -> dict[str, Any]:
@@ -659,6 +872,24 @@ def _invalid_properties(problems: list[tuple[str, Problem]], portal_id: int) -> 
         for name, (code, message) in problems
     ]
     return _InputError(400, "VALIDATION_ERROR", f"Property values were not valid: {encoded}", details=details)
+
+
+def _unmet_rules(obj: ObjectType, missing: Sequence[str], creating: bool) -> _InputError:
+    """HubSpot's refusal of a write that leaves required properties empty: 400 VALIDATION_ERROR with
+    the names in `context.properties`, as HubSpot answers creates missing a type's required properties
+    ("Error creating NOTE.  Some required properties were not set.", hubspot-api-nodejs issue #124).
+    UNCONFIRMED: the update wording and the per-property `errors` (code REQUIRED_PROPERTY)."""
+    verb = "creating" if creating else "updating"
+    details = [
+        {
+            "message": f'Property "{name}" is required',
+            "code": "REQUIRED_PROPERTY",
+            "context": {"propertyName": [name]},
+        }
+        for name in missing
+    ]
+    message = f"Error {verb} {obj.noun}.  Some required properties were not set."
+    return _InputError(400, "VALIDATION_ERROR", message, {"properties": list(missing)}, details, rule=True)
 
 
 # -- OpenAPI request schemas --------------------------------------------------------------------------
@@ -695,7 +926,8 @@ class HubSpotFake(FakeServer):
 
     Switches (all safe to flip while a client runs): `latency`, `inject()` (e.g. 423 or 502),
     `rate_limit_max`, `oauth_rate_limit_max`, `daily_limit`, `exhaust_daily_limit()`,
-    `expire_access_tokens()`, `access_token_ttl`, `validation_errors`.
+    `expire_access_tokens()`, `access_token_ttl`, `validation_errors`, `validation_rule_errors`,
+    `partial_failures_2026_09`, `service_key_token_info`.
     """
 
     def __init__(
@@ -710,12 +942,28 @@ class HubSpotFake(FakeServer):
         daily_limit: int = 625_000,
         search_rate_limit: int = 5,
         validation_errors: ValidationMode = "hubspot",
+        validation_rule_errors: ValidationMode = "hubspot",
+        partial_failures_2026_09: PartialFailures = "multi_status",
+        service_key_token_info: bool = False,
         access_token_ttl: int = 1800,
         openapi_dir: str | Path | None = OPENAPI_DIR,
     ) -> None:
         """`tokens` maps private-app tokens to their scopes (default: `pat-good` with `all_scopes()`);
         `oauth_apps` default to one app (`client-id` / `client-secret` / `refresh-good`, all scopes);
-        `openapi_dir=None` turns the request-schema check off."""
+        `openapi_dir=None` turns the request-schema check off.
+
+        `validation_rule_errors`: how 2026-09 refusals by required-property rules answer a batch:
+        "hubspot" as other validation errors do (400 for the whole batch, a 207 item per input when every
+        input carries an objectWriteTraceId), "batch" always 400, "per_input" always 207 items. HubSpot
+        documents "a 400 validation error" without saying how batches report it (UNCONFIRMED).
+
+        `partial_failures_2026_09`: the 2026-09 descriptions list no 207 for batch endpoints and fold
+        `errors`/`numErrors` into the success body. "multi_status" (default) keeps 207, as HubSpot's
+        error-handling guide documents and no changelog retracts; "success_status" answers partial
+        failures with the success status instead (UNCONFIRMED either way).
+
+        `service_key_token_info`: whether the private-app token-info endpoint describes service keys as it
+        does private-app tokens. Not documented (UNCONFIRMED); off, a service key is unknown there."""
         super().__init__(port)
         self.portal_id = portal_id
         self.rate_limit_max = rate_limit_max
@@ -723,13 +971,17 @@ class HubSpotFake(FakeServer):
         self.daily_limit = daily_limit
         self.search_rate_limit = search_rate_limit
         self.validation_errors: ValidationMode = validation_errors
+        self.validation_rule_errors: ValidationMode = validation_rule_errors
+        self.partial_failures_2026_09: PartialFailures = partial_failures_2026_09
+        self.service_key_token_info = service_key_token_info
         self.access_token_ttl = access_token_ttl
         self.openapi = load_openapi(str(openapi_dir)) if openapi_dir is not None else None
         self.schema_violations: list[SchemaViolation] = []
         self.calls: Counter[str] = Counter()
         self._calls_by_type: Counter[tuple[str, str]] = Counter()
+        self._calls_by_version: Counter[tuple[str, str]] = Counter()
         self._state = threading.RLock()
-        self._private: dict[str, _Credential] = {}
+        self._static_tokens: dict[str, _Credential] = {}  # private-app tokens and service keys
         self._access_tokens: dict[str, _Credential] = {}
         self._oauth_apps: dict[str, OAuthApp] = {}
         self._buckets: dict[str, _Bucket] = {}
@@ -756,51 +1008,39 @@ class HubSpotFake(FakeServer):
             self._define_association(from_id, to_id, type_id, inverse_id, "HUBSPOT_DEFINED", label)
 
     def _register_routes(self) -> None:
-        api = self._api
-        self.route("POST", r"/oauth/v1/token", self._oauth_token)
-        self.route("GET", r"/oauth/v1/access-tokens/(?P<token>[^/]+)", self._token_info)
-        self.route("GET", r"/crm/v3/schemas", api("schemas.list", self._list_schemas))
-        self.route("GET", r"/crm/v3/schemas/(?P<object_type>[^/]+)", api("schemas.get", self._get_schema))
-        props = r"/crm/v3/properties/(?P<object_type>[^/]+)"
-        self.route("GET", props, api("properties.list", self._list_properties))
-        self.route("POST", props, api("properties.create", self._create_property))
-        self.route("GET", props + r"/(?P<name>[^/]+)", api("properties.get", self._get_property))
-        self.route(
-            "POST", props + "/batch/create", api("properties.batch/create", self._batch_create_properties)
-        )
-        self.route("GET", props + "/groups", api("properties.groups.list", self._list_groups))
-        self.route("POST", props + "/groups", api("properties.groups.create", self._create_group))
-        objects = r"/crm/v3/objects/(?P<object_type>[^/]+)"
-        self.route("GET", objects, api("objects.list", self._list_objects))
-        self.route("GET", objects + r"/(?P<object_id>[^/]+)", api("objects.get", self._get_object))
-        self.route("POST", objects + "/search", api("objects.search", self._search, search=True))
-        batch: dict[str, _ApiHandler] = {
-            "create": self._batch_create,
-            "update": self._batch_update,
-            "upsert": self._batch_upsert,
-            "read": self._batch_read,
-            "archive": self._batch_archive,
-        }
-        for op, handler in batch.items():
-            self.route("POST", f"{objects}/batch/{op}", api(f"objects.batch/{op}", handler))
-        assoc = r"/crm/v4/associations/(?P<from_type>[^/]+)/(?P<to_type>[^/]+)/batch"
-        self.route("POST", assoc + "/create", api("associations.batch/create", self._associate))
-        self.route(
-            "POST",
-            assoc + "/associate/default",
-            api("associations.batch/associate/default", self._associate_default),
-        )
-        self.route(
-            "GET",
-            r"/crm/v4/objects/(?P<object_type>[^/]+)/(?P<object_id>[^/]+)/associations/(?P<to_type>[^/]+)",
-            api("associations.list", self._list_associations),
-        )
+        """Every endpoint of `ENDPOINTS` under each of its paths, legacy and dated, with one handler."""
+        for endpoint in ENDPOINTS:
+            handler = getattr(self, endpoint.handler)
+            if endpoint.kind == "public":
+                wrapped = self._public(endpoint.name, handler)
+            else:
+                wrapped = self._api(endpoint.name, handler, search=endpoint.kind == "search")
+            for pattern in route_patterns(endpoint):
+                self.route(endpoint.method, pattern, wrapped)
 
     # -- credentials and switches -----------------------------------------------------------------
     def add_private_app(self, token: str, scopes: Iterable[str] | None = None) -> None:
         """A private-app token with `scopes` (default: all); it is its own rate-limit bucket."""
         with self._state:
-            self._private[token] = _Credential(token, frozenset(all_scopes() if scopes is None else scopes))
+            scopes = frozenset(all_scopes() if scopes is None else scopes)
+            self._static_tokens[token] = _Credential(token, scopes)
+
+    def add_service_key(self, key: str, scopes: Iterable[str]) -> None:
+        """A service key (Settings > Integrations > Service Keys): a Bearer credential with the scopes
+        chosen for it, not tied to a user, limited like a private app (its own rate-limit bucket).
+        Adding a known key again replaces its scopes, as editing the key in HubSpot does."""
+        with self._state:
+            self._static_tokens[key] = _Credential(key, frozenset(scopes), "service-key")
+
+    def require_properties(
+        self, object_type: str, names: Sequence[str], *, when: Mapping[str, str] | None = None
+    ) -> None:
+        """An admin's rule, enforced on 2026-09 writes: records of the type need values for `names`
+        (only records whose properties equal `when`, for a conditional rule). Legacy and 2026-03 paths
+        ignore it. `clear_data()` forgets the rules."""
+        with self._state:
+            rule = RequiredRule(tuple(names), tuple((when or {}).items()))
+            self._object(object_type, loose=True).rules.append(rule)
 
     def add_oauth_app(self, app: OAuthApp) -> None:
         with self._state:
@@ -832,9 +1072,11 @@ class HubSpotFake(FakeServer):
             self.schema_violations.clear()
             self.calls.clear()
             self._calls_by_type.clear()
+            self._calls_by_version.clear()
 
     def clear_data(self) -> None:
-        """Back to the default catalogue: no records, associations, custom objects or added properties."""
+        """Back to the default catalogue: no records, associations, custom objects, added properties or
+        required-property rules."""
         with self._state:
             self._init_data()
 
@@ -983,6 +1225,16 @@ class HubSpotFake(FakeServer):
                 return self.calls[endpoint]
             return self._calls_by_type[(endpoint, self._type_key(object_type, loose=True))]
 
+    def calls_by_version(self, endpoint: str | None = None) -> Counter[str]:
+        """Requests per API version ("legacy", "2026-03", "2026-09"), of one endpoint or of all; a test
+        asserts e.g. `calls_by_version()[LEGACY] == 0` for a client that must use dated paths only."""
+        counts: Counter[str] = Counter()
+        with self._state:
+            for (name, version), count in self._calls_by_version.items():
+                if endpoint in (None, name):
+                    counts[version] += count
+        return counts
+
     # -- request plumbing -------------------------------------------------------------------------
     def _api(self, endpoint: str, handler: _ApiHandler, search: bool = False) -> Handler:
         """Wrap an API handler: count, authenticate, throttle per app, then run it under the state lock.
@@ -1007,10 +1259,21 @@ class HubSpotFake(FakeServer):
 
         return handle
 
+    def _public(self, endpoint: str, handler: Handler) -> Handler:
+        """Wrap an endpoint that takes no Bearer token (OAuth): it is counted, not authenticated or
+        throttled."""
+
+        def handle(req: Request) -> Reply:
+            self._count(endpoint, req)
+            return handler(req)
+
+        return handle
+
     def _count(self, endpoint: str, req: Request) -> None:
         raw = req.path_params.get("object_type") or req.path_params.get("from_type")
         with self._state:
             self.calls[endpoint] += 1
+            self._calls_by_version[(endpoint, request_version(req))] += 1
             if raw is not None:
                 self._calls_by_type[(endpoint, self._type_key(raw))] += 1
 
@@ -1021,7 +1284,7 @@ class HubSpotFake(FakeServer):
     def _authenticate(self, req: Request) -> _Credential:
         scheme, _, token = req.headers.get("Authorization", "").partition(" ")
         with self._state:
-            credential = self._private.get(token.strip()) or self._access_tokens.get(token.strip())
+            credential = self._static_tokens.get(token.strip()) or self._access_tokens.get(token.strip())
         if scheme.lower() != "bearer" or credential is None:
             _fail(401, "INVALID_AUTHENTICATION", AUTH_MESSAGE)
         if credential.expires_at is not None and credential.expires_at <= time.time():
@@ -1065,8 +1328,8 @@ class HubSpotFake(FakeServer):
             return refusal, self._rate_headers(credential, limit, bucket)
 
     def _rate_headers(self, credential: _Credential, limit: int, bucket: _Bucket) -> dict[str, str]:
-        """Sent on every authenticated answer; the daily pair only to private apps (HubSpot does not
-        report a daily limit to OAuth apps)."""
+        """Sent on every authenticated answer; the daily pair only to static tokens (HubSpot does not
+        report a daily limit to OAuth apps; service keys have private-app limits)."""
         headers = {
             "X-HubSpot-RateLimit-Max": str(limit),
             "X-HubSpot-RateLimit-Remaining": str(max(0, limit - len(bucket.hits))),
@@ -1085,7 +1348,7 @@ class HubSpotFake(FakeServer):
             "errorType": "RATE_LIMIT",
             "correlationId": str(uuid.uuid4()),
             "policyName": policy,
-            "groupName": f"publicapi:{'oauth' if credential.oauth else 'private-app'}:{self.portal_id}",
+            "groupName": f"publicapi:{credential.kind}:{self.portal_id}",  # UNCONFIRMED for service keys
         }
 
     def _require(self, credential: _Credential, *any_of: str) -> None:
@@ -1162,39 +1425,55 @@ class HubSpotFake(FakeServer):
     # -- OAuth --------------------------------------------------------------------------------------
     def _oauth_token(self, req: Request) -> Reply:
         """Refresh grant only. Error bodies follow HubSpot's `{"status": "BAD_…", "message"}` shape
-        (UNCONFIRMED texts)."""
-        self._count("oauth.token", req)
-        form = {key: values[0] for key, values in parse_qs(req.text).items()}
+        (UNCONFIRMED texts); v3 and the dated paths add RFC 6749's `error` and `error_description`, as
+        HubSpot's changelog announced for them ("New OAuth v3 API Endpoints and Standardized Error
+        Responses")."""
+        form = _form(req)
+        rfc6749 = not req.path.startswith(OAUTH_V1)
         with self._state:
-            app = self._oauth_apps.get(form.get("client_id", ""))
             if form.get("grant_type") != "refresh_token":
-                return 400, _oauth_error("BAD_GRANT_TYPE", "grant_type must be refresh_token")
-            if app is None:
-                return 400, _oauth_error("BAD_CLIENT_ID", "missing or unknown client_id")
-            if form.get("client_secret") != app.client_secret:
-                return 400, _oauth_error("BAD_CLIENT_SECRET", "missing or invalid client_secret")
+                return 400, _oauth_error("BAD_GRANT_TYPE", "grant_type must be refresh_token", rfc6749)
+            app = self._client(form, rfc6749)
+            if not isinstance(app, OAuthApp):
+                return app
             if form.get("refresh_token") != app.refresh_token:
-                return 400, _oauth_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+                return 400, _oauth_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token", rfc6749)
             token = self._issue(app)
         body = {
             "token_type": "bearer",
+            "token_use": "access_token",
             "refresh_token": app.refresh_token,
             "access_token": token,
             "expires_in": self.access_token_ttl,
         }
         return 200, body
 
+    def _client(self, form: Mapping[str, str], rfc6749: bool) -> OAuthApp | Reply:
+        """The app the form's client_id and client_secret name, or the 400 refusing them."""
+        app = self._oauth_apps.get(form.get("client_id", ""))
+        if app is None:
+            return 400, _oauth_error("BAD_CLIENT_ID", "missing or unknown client_id", rfc6749)
+        if form.get("client_secret") != app.client_secret:
+            return 400, _oauth_error("BAD_CLIENT_SECRET", "missing or invalid client_secret", rfc6749)
+        return app
+
     def _issue(self, app: OAuthApp) -> str:
         token = f"oauth-{uuid.uuid4().hex}"
         expires_at = time.time() + self.access_token_ttl
-        self._access_tokens[token] = _Credential(f"oauth:{app.client_id}", app.scopes, True, expires_at)
+        self._access_tokens[token] = _Credential(f"oauth:{app.client_id}", app.scopes, "oauth", expires_at)
         return token
 
-    def _token_info(self, req: Request) -> Reply:
-        self._count("oauth.token-info", req)
-        with self._state:
-            credential = self._access_tokens.get(req.path_params["token"])
+    def _live_access_token(self, token: str) -> _Credential | None:
+        credential = self._access_tokens.get(token)
         if credential is None or (credential.expires_at or 0) <= time.time():
+            return None
+        return credential
+
+    def _token_info(self, req: Request) -> Reply:
+        """GET /oauth/v1/access-tokens/{token}: deprecated by HubSpot (sunset 2027-02-16), still served."""
+        with self._state:
+            credential = self._live_access_token(req.path_params["token"])
+        if credential is None:
             return 404, _oauth_error("BAD_ACCESS_TOKEN", "access token not found or expired")
         body = {
             "token": req.path_params["token"],
@@ -1205,6 +1484,59 @@ class HubSpotFake(FakeServer):
             "expires_in": int((credential.expires_at or 0) - time.time()),
         }
         return 200, body
+
+    def _introspect(self, req: Request) -> Reply:
+        """POST /oauth/{v3|date}/token/introspect (form: client_id, client_secret, token): what the app's
+        own access or refresh token grants, as the 2026-03 description's PublicAccessTokenInfoResponse
+        and PublicRefreshTokenInfoResponse (less `signed_access_token`). Any other token, expired ones
+        included, is `{"active": false}` as RFC 7662 has it (UNCONFIRMED for another app's token)."""
+        form = _form(req)
+        with self._state:
+            app = self._client(form, rfc6749=True)
+            if not isinstance(app, OAuthApp):
+                return app
+            token = form.get("token", "")
+            credential = self._live_access_token(token)
+        grant: dict[str, Any] = {
+            "active": True,
+            "token": token,
+            "client_id": app.client_id,
+            "app_id": numeric_id(app.client_id),
+            "hub_id": self.portal_id,
+            "user_id": INSTALLING_USER_ID,
+            "scopes": sorted(app.scopes),
+        }
+        if credential is not None and credential.app == f"oauth:{app.client_id}":
+            expires_in = int((credential.expires_at or 0) - time.time())
+            access = {"token_type": "access", "token_use": "access_token", "expires_in": expires_in}
+            return 200, grant | access | {"is_private_distribution": False}
+        if token == app.refresh_token:
+            return 200, grant | {"token_type": "refresh", "token_use": "refresh_token"}
+        return 200, {"active": False}
+
+    def _private_app_token_info(self, req: Request) -> Reply:
+        """POST /oauth/v2/private-apps/get/access-token-info `{"tokenKey": …}`: a private-app token's
+        portal, app, user and scopes (documented in HubSpot's private-apps guide; public clients use it).
+        Service keys only with `service_key_token_info`. UNCONFIRMED: the answer for an unknown token
+        (401 INVALID_AUTHENTICATION here) and for a body without tokenKey (400)."""
+        try:
+            request = json.loads(req.body or b"null")
+        except ValueError:
+            request = None
+        token = request.get("tokenKey") if isinstance(request, dict) else None
+        if not isinstance(token, str) or not token:
+            return 400, _error_body("VALIDATION_ERROR", "tokenKey is required")
+        with self._state:
+            credential = self._static_tokens.get(token)
+        if credential is None or (credential.kind == "service-key" and not self.service_key_token_info):
+            return 401, _error_body("INVALID_AUTHENTICATION", AUTH_MESSAGE)
+        info = {
+            "userId": INSTALLING_USER_ID,
+            "hubId": self.portal_id,
+            "appId": numeric_id(token),
+            "scopes": sorted(credential.scopes),
+        }
+        return 200, info
 
     # -- schemas and properties -------------------------------------------------------------------
     def _schema_json(self, obj: ObjectType) -> dict[str, Any]:
@@ -1266,6 +1598,7 @@ class HubSpotFake(FakeServer):
         body = self._json(req, "properties", "PropertyCreate")
         if not isinstance(body, dict):
             self._violation(req, "PropertyCreate", "expected a JSON object")
+        self._check_option_order(req, [body])
         problem = self._property_problem(obj, body, set())
         if problem is not None:
             raise _ApiError(problem.status, problem.batch_body())
@@ -1276,6 +1609,7 @@ class HubSpotFake(FakeServer):
         obj = self._object(req.path_params["object_type"])
         self._require_schemas(credential, obj, "write")
         _, inputs = self._inputs(req, "properties", "BatchInputPropertyCreate")
+        self._check_option_order(req, inputs)
         started, results, errors = _iso(), [], []
         seen: set[str] = set()
         for spec in inputs:
@@ -1285,7 +1619,21 @@ class HubSpotFake(FakeServer):
                 seen.add(str(spec["name"]))
             else:
                 errors.append(problem.item(None) | {"context": {"propertyName": [str(spec.get("name"))]}})
-        return _batch_reply(201, started, results, errors)
+        return self._batch_answer(
+            req, version_traits(req).property_batch_create_status, started, results, errors
+        )
+
+    def _check_option_order(self, req: Request, specs: Sequence[Mapping[str, Any]]) -> None:
+        """From 2026-03 on, HubSpot's descriptions require `displayOrder` on every option (OptionInput);
+        the local request schemas predate that, so the dated paths check it here. UNCONFIRMED: the
+        message text, modelled on HubSpot's JSON-binding errors."""
+        if not version_traits(req).option_order_required:
+            return
+        for spec in specs:
+            options = spec.get("options") or []
+            if any(isinstance(option, dict) and "displayOrder" not in option for option in options):
+                message = "Cannot build OptionInput, some of required attributes are not set [displayOrder]"
+                self._violation(req, "OptionInput", message)
 
     def _property_problem(
         self, obj: ObjectType, spec: Mapping[str, Any], batch_names: set[str]
@@ -1446,10 +1794,13 @@ class HubSpotFake(FakeServer):
         return 200, page
 
     # -- batch writes -------------------------------------------------------------------------------
-    def _per_input(self, inputs: Sequence[Mapping[str, Any]]) -> bool:
-        """Whether validation failures answer per input (207) rather than for the whole batch."""
-        if self.validation_errors != "hubspot":
-            return self.validation_errors == "per_input"
+    def _per_input(self, problem: _InputError, inputs: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether a failure answers per input (207) rather than for the whole batch."""
+        if problem.always_partial:
+            return True
+        mode = self.validation_rule_errors if problem.rule else self.validation_errors
+        if mode != "hubspot":
+            return mode == "per_input"
         return bool(inputs) and all(item.get("objectWriteTraceId") for item in inputs)
 
     def _batch_create(self, req: Request, credential: _Credential) -> tuple[int, Any]:
@@ -1458,13 +1809,17 @@ class HubSpotFake(FakeServer):
         obj = self._object(req.path_params["object_type"])
         self._require_objects(credential, obj, "write")
         _, inputs = self._inputs(req, "objects", "BatchInputSimplePublicObjectInputForCreate")
+        rules = version_traits(req).enforces_write_rules
         claims: dict[tuple[str, str], str] = {}
         plans: list[_Plan | _InputError] = []
         for item in inputs:
             props = self._checked_properties(obj, item.get("properties"))
-            plan = props if isinstance(props, _InputError) else self._plan_create(obj, item, props, claims)
-            plans.append(plan)
-        return self._finish(obj, inputs, plans, [None] * len(inputs), 201)
+            plans.append(
+                props
+                if isinstance(props, _InputError)
+                else self._plan_create(obj, item, props, claims, rules)
+            )
+        return self._finish(req, obj, inputs, plans, [None] * len(inputs), 201)
 
     def _plan_create(
         self,
@@ -1472,7 +1827,11 @@ class HubSpotFake(FakeServer):
         item: Mapping[str, Any],
         props: dict[str, str],
         claims: dict[tuple[str, str], str],
+        rules: bool,
     ) -> _Plan | _InputError:
+        missing = self._unmet(obj, None, props) if rules else []
+        if missing:
+            return _unmet_rules(obj, missing, creating=True)
         conflict = self._conflict(obj, props, None, claims)
         if conflict is not None:
             return conflict
@@ -1496,6 +1855,7 @@ class HubSpotFake(FakeServer):
             inputs,
             [target or f"missing:{item.get('id')}" for item, target in zip(inputs, targets, strict=True)],
         )
+        rules = version_traits(req).enforces_write_rules
         claims: dict[tuple[str, str], str] = {}
         plans: list[_Plan | _InputError] = []
         for item, target in zip(inputs, targets, strict=True):
@@ -1504,13 +1864,23 @@ class HubSpotFake(FakeServer):
                 continue
             props = self._checked_properties(obj, item.get("properties"))
             plans.append(
-                props if isinstance(props, _InputError) else self._plan_update(obj, target, props, claims)
+                props
+                if isinstance(props, _InputError)
+                else self._plan_update(obj, target, props, claims, rules)
             )
-        return self._finish(obj, inputs, plans, [str(item.get("id", "")) for item in inputs], 200)
+        return self._finish(req, obj, inputs, plans, [str(item.get("id", "")) for item in inputs], 200)
 
     def _plan_update(
-        self, obj: ObjectType, record_id: str, props: dict[str, str], claims: dict[tuple[str, str], str]
+        self,
+        obj: ObjectType,
+        record_id: str,
+        props: dict[str, str],
+        claims: dict[tuple[str, str], str],
+        rules: bool,
     ) -> _Plan | _InputError:
+        missing = self._unmet(obj, obj.records[record_id].properties, props) if rules else []
+        if missing:
+            return _unmet_rules(obj, missing, creating=False)
         conflict = self._conflict(obj, props, record_id, claims)
         if conflict is not None:
             return conflict
@@ -1539,6 +1909,7 @@ class HubSpotFake(FakeServer):
             for item, key, target in zip(inputs, keys, targets, strict=True)
         ]
         self._reject_duplicates(inputs, identities)
+        rules = version_traits(req).enforces_write_rules
         claims: dict[tuple[str, str], str] = {}
         plans: list[_Plan | _InputError] = []
         for item, key, target in zip(inputs, keys, targets, strict=True):
@@ -1549,15 +1920,21 @@ class HubSpotFake(FakeServer):
             if isinstance(props, _InputError):
                 plans.append(props)
             elif target is None:
-                plans.append(self._plan_create(obj, {}, props, claims))
+                plans.append(self._plan_create(obj, {}, props, claims, rules))
             else:
-                plans.append(self._plan_update(obj, target, props, claims))
+                plans.append(self._plan_update(obj, target, props, claims, rules))
         return self._finish(
-            obj, inputs, plans, [str(item.get("id", "")) for item in inputs], 200, upsert=True
+            req, obj, inputs, plans, [str(item.get("id", "")) for item in inputs], 200, upsert=True
         )
+
+    @staticmethod
+    def _unmet(obj: ObjectType, before: Mapping[str, str] | None, written: Mapping[str, str]) -> list[str]:
+        """Properties the type's required-property rules want and this write leaves empty."""
+        return list(dict.fromkeys(name for rule in obj.rules for name in rule.unmet(before, written)))
 
     def _finish(
         self,
+        req: Request,
         obj: ObjectType,
         inputs: Sequence[Mapping[str, Any]],
         plans: Sequence[_Plan | _InputError],
@@ -1567,13 +1944,8 @@ class HubSpotFake(FakeServer):
     ) -> tuple[int, Any]:
         """Apply the batch, or refuse it whole when a failure is not reported per input."""
         started = _iso()
-        per_input = self._per_input(inputs)
         fatal = next(
-            (
-                plan
-                for plan in plans
-                if isinstance(plan, _InputError) and not (per_input or plan.always_partial)
-            ),
+            (plan for plan in plans if isinstance(plan, _InputError) and not self._per_input(plan, inputs)),
             None,
         )
         if fatal is not None:
@@ -1592,7 +1964,22 @@ class HubSpotFake(FakeServer):
             if trace is not None:
                 result["objectWriteTraceId"] = trace
             results.append(result)
-        return _batch_reply(ok_status, started, results, _group_not_found(errors))
+        return self._batch_answer(req, ok_status, started, results, _group_not_found(errors))
+
+    def _batch_answer(
+        self,
+        req: Request,
+        ok_status: int,
+        started: str,
+        results: list[dict[str, Any]],
+        errors: list[dict[str, Any]],
+    ) -> tuple[int, dict[str, Any]]:
+        """A batch response; partial failures are a 207 unless `partial_failures_2026_09` says
+        otherwise for 2026-09."""
+        success_status = (
+            request_version(req) == "2026-09" and self.partial_failures_2026_09 == "success_status"
+        )
+        return _batch_reply(ok_status, started, results, errors, ok_status if success_status else 207)
 
     def _checked_properties(self, obj: ObjectType, raw: Any) -> dict[str, str] | _InputError:
         """Validated, normalised values (`""` kept: it clears), or every problem of this input."""
@@ -1757,7 +2144,7 @@ class HubSpotFake(FakeServer):
             else:
                 results.append(rec.to_json(only))
         errors = [self._not_found(obj).item(None, missing)] if missing else []
-        return _batch_reply(200, started, results, errors)
+        return self._batch_answer(req, 200, started, results, errors)
 
     # -- associations -------------------------------------------------------------------------------
     def _define_association(
@@ -1840,14 +2227,20 @@ class HubSpotFake(FakeServer):
         self._links[association] = None
 
     def _association_targets(
-        self, req: Request, credential: _Credential, schema: str
+        self, req: Request, credential: _Credential, schema: str, access: str = "write"
     ) -> tuple[ObjectType, ObjectType, list[dict[str, Any]]]:
         source = self._object(req.path_params["from_type"])
         target = self._object(req.path_params["to_type"])
-        # UNCONFIRMED: the fake asks for write on the source type only.
-        self._require_objects(credential, source, "write")
+        # UNCONFIRMED: the fake asks for the scope on the source type only.
+        self._require_objects(credential, source, access)
         _, inputs = self._inputs(req, "associations", schema)
         return source, target, inputs
+
+    @staticmethod
+    def _record_id(req: Request, record_id: str) -> int | str:
+        """Record ids in association answers: integers on v4 (as the older v4 description has them),
+        strings on the dated paths (as their descriptions, and HubSpot's current v4 one, have them)."""
+        return record_id if version_traits(req).association_ids_as_strings else _int(record_id)
 
     def _missing_ends(
         self, source: ObjectType, target: ObjectType, item: Mapping[str, Any]
@@ -1866,7 +2259,8 @@ class HubSpotFake(FakeServer):
         return None
 
     def _associate(self, req: Request, credential: _Credential) -> tuple[int, Any]:
-        """Typed (labelled or not) associations: 201, or 207 naming inputs whose records are missing."""
+        """Typed (labelled or not) associations: 201 (200 on 2026-09, as its description has it), or 207
+        naming inputs whose records are missing."""
         source, target, inputs = self._association_targets(
             req, credential, "BatchInputPublicAssociationMultiPost"
         )
@@ -1886,13 +2280,14 @@ class HubSpotFake(FakeServer):
             results.append(
                 {
                     "fromObjectTypeId": source.type_id,
-                    "fromObjectId": _int(from_id),
+                    "fromObjectId": self._record_id(req, from_id),
                     "toObjectTypeId": target.type_id,
-                    "toObjectId": _int(to_id),
+                    "toObjectId": self._record_id(req, to_id),
                     "labels": [kind.label for kind in item_kinds if kind.label],
                 }
             )
-        return _batch_reply(201, started, results, errors)
+        status = version_traits(req).association_create_status
+        return self._batch_answer(req, status, started, results, errors)
 
     def _associate_default(self, req: Request, credential: _Credential) -> tuple[int, Any]:
         """Unlabeled default associations: 200 (207 when records are missing: UNCONFIRMED)."""
@@ -1910,7 +2305,7 @@ class HubSpotFake(FakeServer):
             self._link(source, from_id, target, to_id, kind)
             spec = {"associationCategory": kind.category, "associationTypeId": kind.type_id}
             results.append({"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": spec})
-        return _batch_reply(200, started, results, errors)
+        return self._batch_answer(req, 200, started, results, errors)
 
     def _associations_of(
         self, source: ObjectType, from_id: str, target: ObjectType
@@ -1935,16 +2330,65 @@ class HubSpotFake(FakeServer):
         self._require_objects(credential, source, "read")
         target = self._object(req.path_params["to_type"])
         pairs = self._associations_of(source, req.path_params["object_id"], target)
-        results = [
-            {
-                "toObjectId": _int(to_id),
-                "associationTypes": [
-                    {"category": kind.category, "typeId": kind.type_id, "label": kind.label} for kind in kinds
-                ],
-            }
-            for to_id, kinds in pairs
-        ]
-        return 200, {"results": results}
+        return 200, {"results": [self._associated_json(req, to_id, kinds) for to_id, kinds in pairs]}
+
+    def _associated_json(self, req: Request, to_id: str, kinds: Sequence[AssociationType]) -> dict[str, Any]:
+        """One associated record as the v4 reads render it (MultiAssociatedObjectWithLabel)."""
+        return {
+            "toObjectId": self._record_id(req, to_id),
+            "associationTypes": [
+                {"category": kind.category, "typeId": kind.type_id, "label": kind.label} for kind in kinds
+            ],
+        }
+
+    def _read_associations(self, req: Request, credential: _Credential) -> tuple[int, Any]:
+        """Batch read: each input's associated records of the target type, unpaged. A record that is
+        missing or has none is a 207 error. UNCONFIRMED: that error's message (the subCategory is the
+        one HubSpot's batch reads report)."""
+        source, target, inputs = self._association_targets(
+            req, credential, "BatchInputPublicFetchAssociationsBatchRequest", access="read"
+        )
+        started, results, errors = _iso(), [], []
+        for from_id in dict.fromkeys(str(item.get("id", "")) for item in inputs):
+            exists = self._resolve(source, from_id, None) is not None
+            pairs = self._associations_of(source, from_id, target) if exists else []
+            if pairs:
+                associated = [self._associated_json(req, to_id, kinds) for to_id, kinds in pairs]
+                results.append({"from": {"id": from_id}, "to": associated})
+                continue
+            message = f"No {target.noun} is associated with {source.noun} {from_id}."
+            sub_category = "crm.associations.NO_ASSOCIATIONS_FOUND"
+            problem = _InputError(
+                404, "OBJECT_NOT_FOUND", message, {"fromObjectId": [from_id]}, sub_category=sub_category
+            )
+            errors.append(problem.item(None))
+        return self._batch_answer(req, 200, started, results, errors)
+
+    def _archive_associations(self, req: Request, credential: _Credential) -> tuple[int, Any]:
+        """Batch archive: every association, of any type and written in either direction, between each
+        `from` record and its `to` records. 204 on v4; 200 with an empty batch body on the dated paths
+        (BatchResponse / BatchResponseVoid in their descriptions). Missing records are not errors."""
+        source, target, inputs = self._association_targets(
+            req, credential, "BatchInputPublicAssociationMultiArchive"
+        )
+        started = _iso()
+        doomed: set[tuple[str, str, str, str]] = set()
+        for item in inputs:
+            from_id, ends = _object_id(item, "from"), item.get("to")
+            for end in ends if isinstance(ends, list) else []:
+                to_id = str(end.get("id", "")) if isinstance(end, dict) else ""
+                doomed |= {
+                    (source.name, from_id, target.name, to_id),
+                    (target.name, to_id, source.name, from_id),
+                }
+        self._links = {
+            link: None
+            for link in self._links
+            if (link.from_type, link.from_id, link.to_type, link.to_id) not in doomed
+        }
+        if not version_traits(req).association_archive_body:
+            return 204, None
+        return self._batch_answer(req, 200, started, [], [])
 
     # Defined last: from here on the name `property` in this class body means this helper.
     def property(self, object_type: str, name: str) -> dict[str, Any] | None:
@@ -1996,19 +2440,33 @@ def _object_id(item: Mapping[str, Any], side: str) -> str:
     return str(end.get("id", "")) if isinstance(end, dict) else ""
 
 
-def _oauth_error(status: str, message: str) -> dict[str, Any]:
-    return {"status": status, "message": message, "correlationId": str(uuid.uuid4())}
+def _oauth_error(status: str, message: str, rfc6749: bool = False) -> dict[str, Any]:
+    body = {"status": status, "message": message, "correlationId": str(uuid.uuid4())}
+    return body | ({"error": RFC6749_ERRORS[status], "error_description": message} if rfc6749 else {})
+
+
+def _form(req: Request) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(req.text).items()}
+
+
+def numeric_id(name: str) -> int:
+    """A stable numeric id for a token or client id (HubSpot's app ids are integers)."""
+    return zlib.crc32(name.encode()) % 10_000_000
 
 
 def _batch_reply(
-    ok_status: int, started: str, results: list[dict[str, Any]], errors: list[dict[str, Any]]
+    ok_status: int,
+    started: str,
+    results: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    partial_status: int = 207,
 ) -> tuple[int, dict[str, Any]]:
-    """HubSpot's batch response; any error makes it a 207 with `numErrors` and `errors`."""
+    """HubSpot's batch response; any error adds `numErrors` and `errors` and makes it `partial_status`."""
     body: dict[str, Any] = {"status": "COMPLETE", "results": results}
     if errors:
         body.update(numErrors=len(errors), errors=errors)
     body.update(startedAt=started, completedAt=_iso())
-    return (207 if errors else ok_status), body
+    return (partial_status if errors else ok_status), body
 
 
 def _group_not_found(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -2033,9 +2491,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.hubspot", description=__doc__)
     parser.add_argument("--port", type=int, default=8766, help="0 picks a free port")
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="private-app token to accept (all scopes)")
+    parser.add_argument("--service-key", help="also accept this service key (all scopes)")
     parser.add_argument("--rate-limit", type=int, default=190, help="requests per 10 s per app")
     args = parser.parse_args(argv)
     fake = HubSpotFake(args.port, tokens={args.token: all_scopes()}, rate_limit_max=args.rate_limit)
+    if args.service_key:
+        fake.add_service_key(args.service_key, all_scopes())
     return fake.serve_until_interrupted(f"listening on {{url}} (Bearer {args.token})")
 
 
