@@ -176,8 +176,10 @@ def _plan(
 
 def _same_key(snapshot: list[Column], keys: list[Column], state: DiffState) -> bool:
     """Whether a snapshot (and a checkpoint's resume point) were made with the model's primary key."""
-    wanted = [(key.name, key.kind) for key in keys] + [(FINGERPRINT, snapshot[-1].kind if snapshot else None)]
-    if [(column.name, column.kind) for column in snapshot] != wanted:
+    expected = [(key.name, key.kind) for key in keys]
+    if [(column.name, column.kind) for column in snapshot[:-1]] != expected:
+        return False
+    if [column.name for column in snapshot[-1:]] != [FINGERPRINT]:
         return False
     return state.resume_after is None or [name for name, _ in state.resume_after] == [
         key.name for key in keys

@@ -263,6 +263,11 @@ def test_resume_from_a_checkpoint_sends_each_change_once(connector: Harness, war
     )
     config = warehouse.config(MEMBERSHIPS, checkpoint_every_records=2)
     first = sync(connector, config, stream="memberships")
+    # A first sync (no baseline) resumed from its third checkpoint sends the rows after c/1.
+    third_checkpoint = [state for state in first.states() if not state["complete"]][2]
+    assert third_checkpoint["baseline"] is None
+    rest = sync(connector, config, _stream_state("memberships", third_checkpoint), stream="memberships")
+    assert changes(rest, "account", "seq") == [("added", "c", 3), ("added", "d", 1)]
     warehouse.execute(
         """UPDATE "s"."memberships" SET "plan" = 'pro' WHERE "seq" = 1""",  # a, b, c and d
         """DELETE FROM "s"."memberships" WHERE "account" = 'a' AND "seq" = 10""",
