@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -128,10 +129,12 @@ class DuckDBBackend(Backend):
             "SELECT table_name FROM information_schema.tables"
             " WHERE table_catalog = ? AND table_schema = 'main' AND table_type = 'BASE TABLE'"
         )
-        return [name for (name,) in self._cursor().execute(query, [BOOKKEEPING]).fetchall()]
+        with closing(self._cursor()) as cursor:
+            return [name for (name,) in cursor.execute(query, [BOOKKEEPING]).fetchall()]
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        self._cursor().execute(statement, list(params))
+        with closing(self._cursor()) as cursor:
+            cursor.execute(statement, list(params))
 
     def fingerprint_sql(self, expressions: Sequence[str]) -> str:
         # MD5 of the row's text: a standard function, so the value stays the same across DuckDB
