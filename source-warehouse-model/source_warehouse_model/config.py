@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
@@ -32,6 +33,23 @@ class DuckDBWarehouse(BaseModel):
         min_length=1,
         examples=["/data/warehouse.duckdb"],
     )
+    bookkeeping_path: OptionalText = Field(
+        None,
+        title="Bookkeeping database path",
+        description="DuckDB file where models with change_detection diff keep their snapshots (created if"
+        " missing; the warehouse itself stays read-only). Defaults to the warehouse's path with the"
+        " extension .retl.duckdb, e.g. /data/warehouse.retl.duckdb.",
+        examples=["/data/warehouse.retl.duckdb"],
+    )
+
+    @property
+    def bookkeeping_file(self) -> Path | None:
+        """Where diff snapshots live; None for an in-memory warehouse without a configured file."""
+        if self.bookkeeping_path is not None:
+            return Path(self.bookkeeping_path)
+        if self.path == ":memory:":
+            return None
+        return Path(self.path).with_suffix(".retl.duckdb")
 
 
 class PasswordCredentials(BaseModel):
@@ -108,6 +126,14 @@ class SnowflakeWarehouse(BaseModel):
     port: OptionalInteger = Field(None, title="Port", description="Port of the host; defaults to 443.")
     protocol: Literal["https", "http"] = Field(
         "https", title="Protocol", description="https, or http for a local test server."
+    )
+    bookkeeping_schema: OptionalText = Field(
+        None,
+        title="Bookkeeping schema",
+        description="Schema (schema or database.schema) where models with change_detection diff keep their"
+        " snapshots, as transient tables; the role needs USAGE and CREATE TABLE on it, nothing more."
+        " Required when a model uses diff.",
+        examples=["RETL_BOOKKEEPING", "ANALYTICS.RETL_BOOKKEEPING"],
     )
 
 
@@ -204,6 +230,14 @@ class ModelConfig(BaseModel):
         " duration (PT1H, P1D) for a date or time cursor, a number for a numeric one. Overrides the"
         " default lookback window.",
     )
+    change_detection: Literal["cursor", "diff"] = Field(
+        "cursor",
+        title="Change detection",
+        description="cursor: incremental syncs read the rows whose cursor_field grew. diff: for models"
+        " without a trustworthy cursor (aggregates, views stamping CURRENT_TIMESTAMP()); each sync"
+        " compares the model with the last confirmed snapshot, inside the warehouse, and sends added,"
+        " updated and deleted rows. diff needs a primary_key and no cursor_field.",
+    )
 
     @model_validator(mode="after")
     def _sql_or_relation(self) -> ModelConfig:
@@ -211,6 +245,14 @@ class ModelConfig(BaseModel):
             raise ValueError(f"model {self.name!r}: set exactly one of sql or relation")
         if self.relation is not None:
             relation_parts(self.relation)
+        if self.change_detection == "diff":
+            if not self.primary_key:
+                raise ValueError(f"model {self.name!r}: change_detection diff needs a primary_key")
+            if self.cursor_field is not None or self.lookback_window is not None:
+                raise ValueError(
+                    f"model {self.name!r}: change_detection diff compares whole rows; remove cursor_field"
+                    " and lookback_window"
+                )
         return self
 
 
@@ -251,6 +293,8 @@ class SourceConfig(BaseModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"model names must be unique: {', '.join(duplicates)}")
+        if any(model.change_detection == "diff" for model in self.models):
+            _check_bookkeeping(self.warehouse)
         return self
 
     def lookback_for(self, namespace: str | None, name: str) -> tuple[Lookback | None, bool]:
@@ -260,6 +304,28 @@ class SourceConfig(BaseModel):
                 if model.name == name and model.lookback_window is not None:
                     return model.lookback_window, True
         return self.lookback_window, False
+
+
+def _check_bookkeeping(warehouse: DuckDBWarehouse | SnowflakeWarehouse) -> None:
+    """Diff models need a writable place for their snapshots, apart from the models."""
+    if isinstance(warehouse, SnowflakeWarehouse):
+        if warehouse.bookkeeping_schema is None:
+            raise ValueError(
+                "models with change_detection diff need warehouse.bookkeeping_schema: a schema where the"
+                " role may create tables (see the README's grants)"
+            )
+        parts = relation_parts(warehouse.bookkeeping_schema)
+        if len(parts) > 2:
+            raise ValueError("warehouse.bookkeeping_schema must be schema or database.schema")
+        return
+    bookkeeping = warehouse.bookkeeping_file
+    if bookkeeping is None or str(bookkeeping) == ":memory:":
+        raise ValueError(
+            "models with change_detection diff need warehouse.bookkeeping_path, a DuckDB file that keeps"
+            " their snapshots between syncs"
+        )
+    if warehouse.path != ":memory:" and bookkeeping.resolve() == Path(warehouse.path).resolve():
+        raise ValueError("warehouse.bookkeeping_path must be another file than the warehouse")
 
 
 def parse_config(raw: Any) -> SourceConfig:

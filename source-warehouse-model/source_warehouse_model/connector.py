@@ -45,6 +45,8 @@ def check_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
                 if stream.cursor_field is not None:
                     cursor = cursor_column(columns, stream.cursor_field, stream)
                     usable_lookback(stream, cursor, *config.lookback_for(stream.namespace, stream.name))
+            if any(stream.diff for stream in streams):
+                backend.check_bookkeeping()
     except ConfigError as exc:
         return _status("FAILED", str(exc))
     except Exception as exc:
@@ -106,6 +108,9 @@ def _request(
     key_paths = configured.get("primary_key") or []
     if len(cursor_path) > 1 or any(len(path) != 1 for path in key_paths):
         raise ConfigError(f"stream {stream.label}: cursor and primary key must be top-level columns")
+    if stream.diff:
+        # A diff compares snapshots by the model's own key; a cursor picked in the catalog means nothing.
+        cursor_path, key_paths = [], []
     return ReadRequest(
         stream=stream,
         incremental=configured.get("sync_mode") == "incremental",

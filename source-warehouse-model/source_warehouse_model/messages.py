@@ -6,7 +6,9 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from retl_shared.protocol import Output
+import orjson
+
+from retl_shared.protocol import Output, now_ms
 from retl_shared.redaction import Redactor
 
 Messages = list[dict[str, Any]]
@@ -28,6 +30,13 @@ class MessageBuffer(Output):
 
     def write_many(self, messages: Iterable[dict[str, Any]]) -> None:
         self._messages.extend(messages)
+
+    def analytics_trace(self, kind: str, value: dict[str, Any]) -> None:
+        """An ANALYTICS trace; Airbyte's protocol types its value as text, so it carries JSON text."""
+        analytics = {"type": kind, "value": orjson.dumps(value).decode()}
+        self.write(
+            {"type": "TRACE", "trace": {"type": "ANALYTICS", "emitted_at": now_ms(), "analytics": analytics}}
+        )
 
     def drain(self) -> Messages:
         messages, self._messages = self._messages, []

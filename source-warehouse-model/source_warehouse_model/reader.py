@@ -13,24 +13,20 @@ state: it stays the greatest cursor read, so the window never drags the next syn
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from retl_shared.protocol import record_message, stream_state_message
+from retl_shared.protocol import stream_state_message
 from source_warehouse_model.backends.base import Backend, Column, Kind
 from source_warehouse_model.config import ConfigError, Lookback
+from source_warehouse_model.diff import read_changes
 from source_warehouse_model.messages import MessageBuffer, Messages
-from source_warehouse_model.state import CursorState
+from source_warehouse_model.records import FETCH_ROWS, estimate, record_chunks, select_list
+from source_warehouse_model.state import FULL_REFRESH_STATE, CursorState
 from source_warehouse_model.streams import StreamDef, column_named, cursor_column, describe
-from source_warehouse_model.values import Row, record_builder
 
-FETCH_ROWS = 10_000  # rows per fetch and per write: memory stays flat whatever the stream's size
-PROGRESS_SECONDS = 10.0  # a long read logs its count and rate this often, so a sync visibly lives
-# What the CDK writes for a stream without cursor: every stream must end with a state.
-FULL_REFRESH_STATE = {"__ab_no_cursor_state_message": True}
 # Cursor kinds a lookback duration, or a lookback number, can be subtracted from.
 DURATION_KINDS = frozenset({Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMP_TZ})
 NUMBER_KINDS = frozenset({Kind.INTEGER, Kind.BIG_INTEGER, Kind.NUMBER, Kind.DECIMAL})
@@ -56,7 +52,9 @@ def read_stream(
     stream = request.stream
     columns = describe(backend, stream)
     out.stream_status(stream.name, stream.namespace, "STARTED")
-    if request.incremental:
+    if request.incremental and stream.diff:
+        yield from read_changes(backend, stream, columns, request.prior_state, checkpoint_every, out)
+    elif request.incremental:
         yield from _incremental(backend, request, columns, checkpoint_every, out)
     else:
         yield from _full_refresh(backend, stream, columns, out)
@@ -68,9 +66,9 @@ def _full_refresh(
     backend: Backend, stream: StreamDef, columns: list[Column], out: MessageBuffer
 ) -> Iterator[Messages]:
     source = f"FROM {stream.subquery}"
-    _estimate(backend, stream, f"SELECT * {source}", [], out)
-    query = f"SELECT {_select_list(backend, columns)} {source}"
-    for _chunk in _records(backend, stream, columns, query, [], FETCH_ROWS, out):
+    estimate(backend, stream, f"SELECT * {source}", [], out)
+    query = f"SELECT {select_list(backend, columns)} {source}"
+    for _chunk in record_chunks(backend, stream, columns, query, [], FETCH_ROWS, out):
         yield out.drain()
     out.write(stream_state_message(stream.name, stream.namespace, FULL_REFRESH_STATE))
 
@@ -102,26 +100,26 @@ def _incremental(
         out.estimate_trace(stream.name, stream.namespace, 0)
         out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
         return
-    select = f"SELECT {_select_list(backend, columns)} FROM {stream.subquery}"
+    select = f"SELECT {select_list(backend, columns)} FROM {stream.subquery}"
     order_by = f" ORDER BY {', '.join(backend.quote(name) for name in order)}"
     where, params = f"{c} <= {bound}", [upper]
     sent_late_rows = False
     if state.value is None:
-        _estimate(backend, stream, f"SELECT * FROM {stream.subquery} WHERE {where}", params, out)
+        estimate(backend, stream, f"SELECT * FROM {stream.subquery} WHERE {where}", params, out)
     else:
         since = bound if lookback is None else backend.minus_sql(bound, lookback.amount)
         counted = f"SELECT * FROM {stream.subquery} WHERE {c} >= {since} AND {where}"
-        _estimate(backend, stream, counted, [state.value, upper], out)
+        estimate(backend, stream, counted, [state.value, upper], out)
         if lookback is not None:
             # The window's rows below the stored cursor go first, by their own query: the state stays.
             late = f"{select} WHERE {c} >= {since} AND {c} < {bound}{order_by}"
-            for _chunk in _records(backend, stream, columns, late, [state.value] * 2, FETCH_ROWS, out):
+            for _chunk in record_chunks(backend, stream, columns, late, [state.value] * 2, FETCH_ROWS, out):
                 sent_late_rows = True
                 yield out.drain()
         where, params = f"{c} >= {bound} AND {where}", [state.value, upper]
     query = f"{select} WHERE {where}{order_by}"
     cursor_index, count, checkpointed = columns.index(cursor), 0, None
-    for chunk in _records(backend, stream, columns, query, params, every, out, not sent_late_rows):
+    for chunk in record_chunks(backend, stream, columns, query, params, every, out, not sent_late_rows):
         count += len(chunk)
         state = CursorState(field, chunk[-1][cursor_index])
         # Never repeat the previous checkpoint, and leave the value the read ends on (the upper
@@ -171,58 +169,3 @@ def _prior_state(request: ReadRequest, field: str, out: MessageBuffer) -> Cursor
         )
         prior = None
     return prior or CursorState(field, None)
-
-
-def _estimate(backend: Backend, stream: StreamDef, query: str, params: list[Any], out: MessageBuffer) -> None:
-    estimate = backend.estimate_rows(query, params)
-    if estimate is not None:
-        out.estimate_trace(stream.name, stream.namespace, estimate)
-
-
-def _select_list(backend: Backend, columns: list[Column]) -> str:
-    selected = []
-    for column in columns:
-        name = backend.quote(column.name)
-        expression = backend.output_sql(column, name)
-        selected.append(name if expression == name else f"{expression} AS {name}")
-    return ", ".join(selected)
-
-
-def _records(
-    backend: Backend,
-    stream: StreamDef,
-    columns: list[Column],
-    query: str,
-    params: list[Any],
-    every: int,
-    out: MessageBuffer,
-    running: bool = True,
-) -> Iterator[list[Row]]:
-    """Buffer a record per row, yielding after each chunk; a chunk also ends after every `every`th row.
-
-    The first chunk is preceded by the RUNNING status, unless ``running`` is False (already sent).
-    """
-    build = record_builder(columns)
-    started = last_log = time.monotonic()
-    rows = 0
-    for number, chunk in enumerate(_chunks(backend.batches(query, params, FETCH_ROWS), every)):
-        if number == 0 and running:
-            out.stream_status(stream.name, stream.namespace, "RUNNING")
-        out.write_many(record_message(stream.name, build(row), stream.namespace) for row in chunk)
-        rows += len(chunk)
-        now = time.monotonic()
-        if now - last_log >= PROGRESS_SECONDS:
-            out.log(f"stream {stream.label}: {rows} rows read, {rows / (now - started):.0f} rows/s")
-            last_log = now
-        yield chunk
-
-
-def _chunks(batches: Iterable[list[Row]], every: int) -> Iterator[list[Row]]:
-    count = 0
-    for rows in batches:
-        start = 0
-        while start < len(rows):
-            end = min(len(rows), start + every - count % every)
-            yield rows[start:end]
-            count += end - start
-            start = end

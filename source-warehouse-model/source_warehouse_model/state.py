@@ -6,6 +6,10 @@ it gives back exactly the value the warehouse returned (microseconds, nanosecond
 decimal digit, integers beyond 64 bits) and binding it as a parameter compares exactly. Values a
 backend returns as text to keep precision (DuckDB TIMESTAMP_NS) are stored as `string`; the
 warehouse casts them back to the column's type when comparing.
+
+A diff stream's state names the snapshot generation it sent (see ``DiffState``); while a sync is
+under way its checkpoints also name the baseline and the last primary key sent, in the same typed
+text as a cursor.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from retl_shared.protocol import state_stream_key
 from source_warehouse_model.config import ConfigError
@@ -50,6 +54,13 @@ def encode_cursor(value: Any) -> tuple[str, str]:
     raise TypeError(f"unsupported cursor value {value!r} ({type(value).__name__})")
 
 
+def decode_cursor(cursor_type: str, text: str) -> Any:
+    """The value ``encode_cursor`` gave (cursor_type, text) for; ValueError when it cannot be one."""
+    if cursor_type not in _DECODERS:
+        raise ValueError(f"unknown type {cursor_type!r}")
+    return _DECODERS[cursor_type](text)
+
+
 @dataclass(frozen=True)
 class CursorState:
     field: str
@@ -71,7 +82,99 @@ class CursorState:
             return cls(state["cursor_field"], None)
         if cursor_type not in _DECODERS:
             raise ConfigError(f"unreadable state {state!r}: unknown cursor_type; reset the stream")
-        return cls(state["cursor_field"], _DECODERS[cursor_type](text))
+        return cls(state["cursor_field"], decode_cursor(cursor_type, text))
+
+
+# The state the CDK writes for a stream without cursor (full refresh).
+FULL_REFRESH_STATE = {"__ab_no_cursor_state_message": True}
+
+
+@dataclass(frozen=True)
+class DiffState:
+    """Where a diff stream stands: the snapshot generation it sent, or is sending.
+
+    Complete, ``{"change_detection": "diff", "generation": 1717171717171717, "complete": true}``: every
+    change of that generation was sent, so the next sync diffs against it. In progress (a checkpoint),
+    ``{"change_detection": "diff", "generation": G, "complete": false, "baseline": B, "resume_after":
+    [{"column": "id", "type": "integer", "value": "17"}]}``: the changes of G against B (null: none, the
+    first sync) were sent up to that primary key, in key order; a sync given it sends the rest.
+    """
+
+    generation: int
+    baseline: int | None = None
+    resume_after: tuple[tuple[str, Any], ...] | None = None  # (column, value) per key column
+
+    @property
+    def complete(self) -> bool:
+        return self.resume_after is None
+
+    @property
+    def referenced(self) -> set[int]:
+        """The generations this state needs kept."""
+        return {self.generation} | (
+            {self.baseline} if self.baseline is not None and not self.complete else set()
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "change_detection": "diff",
+            "generation": self.generation,
+            "complete": self.complete,
+        }
+        if self.resume_after is not None:
+            state["baseline"] = self.baseline
+            state["resume_after"] = [
+                dict(zip(("column", "type", "value"), (column, *encode_cursor(value)), strict=True))
+                for column, value in self.resume_after
+            ]
+        return state
+
+    @classmethod
+    def from_json(cls, state: Any, stream: str) -> DiffState | None:
+        """The diff state, or None for no state or another mode's (cursor, full refresh)."""
+        if state is None or state == {} or state == FULL_REFRESH_STATE:
+            return None
+        if isinstance(state, dict) and "cursor_field" in state and "change_detection" not in state:
+            return None
+        try:
+            return cls._parse(state)
+        except (ValueError, TypeError) as exc:
+            text = repr(state)
+            raise ConfigError(
+                f"stream {stream}: unreadable diff state ({exc}): {text[:300]}; clear the stream's state"
+                " (reset it) to send every row of the model again"
+            ) from None
+
+    @classmethod
+    def _parse(cls, state: Any) -> DiffState:
+        if not isinstance(state, dict) or state.get("change_detection") != "diff":
+            raise ValueError('expected an object with "change_detection": "diff"')
+        generation, complete = state.get("generation"), state.get("complete")
+        if not _is_generation(generation):
+            raise ValueError('"generation" must be a positive integer')
+        if complete is True:
+            return cls(generation)
+        if complete is not False:
+            raise ValueError('"complete" must be true or false')
+        baseline, after = state.get("baseline"), state.get("resume_after")
+        if baseline is not None and not _is_generation(baseline):
+            raise ValueError('"baseline" must be a positive integer or null')
+        if not isinstance(after, list) or not after:
+            raise ValueError('"resume_after" must list the primary key columns')
+        resume_after = []
+        for item in after:
+            if not isinstance(item, dict) or not all(
+                isinstance(item.get(k), str) for k in ("column", "type")
+            ):
+                raise ValueError('each "resume_after" item needs a "column", a "type" and a "value"')
+            if not isinstance(item.get("value"), str):
+                raise ValueError(f'the "value" of key column {item["column"]!r} must be text')
+            resume_after.append((item["column"], decode_cursor(item["type"], item["value"])))
+        return cls(generation, baseline, tuple(resume_after))
+
+
+def _is_generation(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 class PriorStates:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from source_warehouse_model.backends.base import Backend, Column, Kind
 from source_warehouse_model.config import ConfigError, ModelConfig, SourceConfig, relation_parts
@@ -24,6 +24,22 @@ CURSOR_KINDS = frozenset(
     }
 )
 
+# Columns a diff stream adds to each record: what changed, and for a deleted row when the sync
+# noticed (Airbyte's CDC convention, which destinations read as a delete).
+CHANGE_COLUMN = "_retl_change"
+DELETED_AT_COLUMN = "_ab_cdc_deleted_at"
+CHANGE_SCHEMAS: dict[str, dict[str, Any]] = {
+    CHANGE_COLUMN: {
+        "type": "string",
+        "enum": ["added", "updated", "deleted"],
+        "description": "How the row changed since the last confirmed sync (change_detection diff).",
+    },
+    DELETED_AT_COLUMN: {
+        **JSON_SCHEMAS[Kind.TIMESTAMP_TZ],
+        "description": "For a deleted row, when the sync detected the deletion; null otherwise.",
+    },
+}
+
 
 @dataclass(frozen=True)
 class StreamDef:
@@ -32,6 +48,11 @@ class StreamDef:
     sql: str  # a SELECT giving the stream's rows; always used as a subquery
     primary_key: tuple[str, ...] = ()
     cursor_field: str | None = None
+    change_detection: Literal["cursor", "diff"] = "cursor"
+
+    @property
+    def diff(self) -> bool:
+        return self.change_detection == "diff"
 
     @property
     def subquery(self) -> str:
@@ -69,7 +90,9 @@ def _model_stream(model: ModelConfig, backend: Backend) -> StreamDef:
         sql = f"SELECT * FROM {'.'.join(parts)}"
     else:
         sql = (model.sql or "").strip().rstrip(";")
-    return StreamDef(model.name, None, sql, tuple(model.primary_key), model.cursor_field)
+    return StreamDef(
+        model.name, None, sql, tuple(model.primary_key), model.cursor_field, model.change_detection
+    )
 
 
 def describe(backend: Backend, stream: StreamDef) -> list[Column]:
@@ -97,10 +120,28 @@ def cursor_column(columns: list[Column], name: str, stream: StreamDef) -> Column
     return column
 
 
+def key_columns(columns: list[Column], stream: StreamDef) -> list[Column]:
+    """The stream's primary key columns; a diff stream orders by them and keeps them in its state."""
+    keys = [column_named(columns, name, stream, "primary key") for name in stream.primary_key]
+    if stream.diff:
+        for column in keys:
+            if column.kind not in CURSOR_KINDS:
+                raise ConfigError(
+                    f"stream {stream.label}: primary key column {column.name!r} is {column.native_type},"
+                    " which cannot key a diff (use numbers, text, dates or timestamps)"
+                )
+        clashes = [column.name for column in columns if column.name in CHANGE_SCHEMAS]
+        if clashes:
+            raise ConfigError(
+                f"stream {stream.label}: change_detection diff adds the columns {', '.join(CHANGE_SCHEMAS)};"
+                f" rename the model's {', '.join(clashes)}"
+            )
+    return keys
+
+
 def validate_keys(stream: StreamDef, columns: list[Column]) -> None:
     """Fail early when a model names a primary key or cursor column its query does not return."""
-    for name in stream.primary_key:
-        column_named(columns, name, stream, "primary key")
+    key_columns(columns, stream)
     if stream.cursor_field is not None:
         cursor_column(columns, stream.cursor_field, stream)
 
@@ -114,9 +155,11 @@ def airbyte_stream(stream: StreamDef, columns: list[Column]) -> dict[str, Any]:
             "properties": {column.name: JSON_SCHEMAS[column.kind] for column in columns},
         },
         "supported_sync_modes": ["full_refresh", "incremental"],
-        # False lets the user pick any column as cursor in the UI.
-        "source_defined_cursor": stream.cursor_field is not None,
+        # False lets the user pick any column as cursor in the UI; a diff stream needs none.
+        "source_defined_cursor": stream.cursor_field is not None or stream.diff,
     }
+    if stream.diff:
+        entry["json_schema"]["properties"].update(CHANGE_SCHEMAS)
     if stream.namespace:
         entry["namespace"] = stream.namespace
     if stream.cursor_field is not None:

@@ -78,6 +78,15 @@ class SnowflakeDatabase:
         return {"warehouse": self.warehouse(), **extra}
 
     def execute(self, *statements: str) -> None:
+        with closing(self._cursor()) as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+    def fetch(self, query: str) -> list[tuple[Any, ...]]:
+        with closing(self._cursor()) as cursor:
+            return list(cursor.execute(query).fetchall())
+
+    def _cursor(self) -> Any:
         if self._connection is None:
             self._connection = snowflake.connector.connect(
                 account="fakesnow",
@@ -89,9 +98,7 @@ class SnowflakeDatabase:
                 protocol="http",
                 platform_detection_timeout_seconds=0.0,
             )
-        with closing(self._connection.cursor()) as cursor:
-            for statement in statements:
-                cursor.execute(statement)
+        return self._connection.cursor()
 
     def close(self) -> None:
         if self._connection is not None:

@@ -7,8 +7,8 @@ adding Snowflake or Postgres means one new module here and nothing else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Sequence
-from contextlib import closing
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -104,6 +104,54 @@ class Backend(ABC):
         if isinstance(amount, Decimal):
             return f"{expression} - {amount:f}"
         return f"{expression} - INTERVAL '{amount // timedelta(microseconds=1)} microseconds'"
+
+    # Bookkeeping: a place apart from the models, writable by the connector, where change detection
+    # by diff keeps its snapshots (source_warehouse_model.diff).
+
+    @abstractmethod
+    def bookkeeping_schema(self) -> str:
+        """The schema holding the snapshots, as SQL to qualify a table name with.
+
+        Raises ConfigError, saying what to configure or grant, when it cannot be used.
+        """
+
+    @abstractmethod
+    def bookkeeping_tables(self) -> list[str]:
+        """Names of the tables in the bookkeeping schema."""
+
+    @abstractmethod
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose result is not needed (DDL, DELETE)."""
+
+    @abstractmethod
+    def fingerprint_sql(self, expressions: Sequence[str]) -> str:
+        """A value that changes whenever any of the expressions' values changes, and only then."""
+
+    def create_table_sql(self, table: str, query: str) -> str:
+        return f"CREATE TABLE {table} AS {query}"
+
+    def check_bookkeeping(self) -> None:
+        """Prove the snapshots can be written: create and drop a probe table."""
+        table = f"{self.bookkeeping_schema()}.{self.quote('RETL_CHECK_PROBE')}"
+        with self.writing_bookkeeping():
+            self.execute(f"DROP TABLE IF EXISTS {table}")
+            self.execute(self.create_table_sql(table, "SELECT 1 AS probe"))
+            self.execute(f"DROP TABLE {table}")
+
+    @contextmanager
+    def writing_bookkeeping(self) -> Iterator[None]:
+        """Raise what the user can fix (a missing schema or grant) as a ConfigError that says how."""
+        try:
+            yield
+        except Exception as exc:
+            error = self.bookkeeping_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def bookkeeping_error(self, exc: Exception) -> Exception:
+        """``exc`` as the user should see it; backends turn the errors they recognise into ConfigErrors."""
+        return exc
 
     def quote(self, identifier: str) -> str:
         """Quote an identifier exactly as written (mixed case, spaces, embedded quotes)."""

@@ -69,6 +69,7 @@ _BAD_CREDENTIALS = {390100, 390101, 390102, 390144}
 _ROLE_NOT_GRANTED = 390189
 _LOGIN_OBJECT_MISSING = 390201  # the connect string's database or warehouse
 _OBJECT_MISSING = 2003  # "Object 'X' does not exist or not authorized."
+_NOT_PRIVILEGED = 3001  # "SQL access control error: Insufficient privileges to operate on schema 'X'"
 _MISSING = re.compile(r"(Object|Schema|Database) '((?:[^']|'')+)' does not exist or not authorized")
 
 
@@ -124,9 +125,7 @@ class SnowflakeBackend(Backend):
         self, query: str, params: Sequence[Any], size: int
     ) -> Generator[list[tuple[Any, ...]], None, None]:
         with closing(self._connection.cursor()) as cursor:
-            # A Decimal binds as text, which the cursor parameter's CAST turns into the exact NUMBER(p, s):
-            # the driver would send it as FIXED, which fakesnow reads as an integer only.
-            cursor.execute(query, [str(value) if isinstance(value, Decimal) else value for value in params])
+            cursor.execute(query, _bindable(params))
             try:
                 tables = cursor.fetch_arrow_batches()
             except NotSupportedError:
@@ -153,6 +152,53 @@ class SnowflakeBackend(Backend):
         if isinstance(amount, timedelta):
             return f"DATEADD(MICROSECOND, {-(amount // timedelta(microseconds=1))}, {expression})"
         return super().minus_sql(expression, amount)
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        with closing(self._connection.cursor()) as cursor:
+            cursor.execute(statement, _bindable(params))
+
+    def bookkeeping_schema(self) -> str:
+        return ".".join(self.quote(name) if quoted else name for name, quoted in self._bookkeeping_parts())
+
+    def bookkeeping_tables(self) -> list[str]:
+        parts = self._bookkeeping_parts()
+        (schema, quoted), database = parts[-1], parts[:-1]
+        catalog = "".join(f"{self.quote(name) if quoted else name}." for name, quoted in database)
+        query = f"SELECT table_name FROM {catalog}information_schema.tables WHERE table_schema = ?"
+        # Unquoted names are stored upper-cased; the role sees only tables it has privileges on.
+        return [
+            name
+            for rows in self.batches(query, [schema if quoted else schema.upper()], 10_000)
+            for (name,) in rows
+        ]
+
+    def _bookkeeping_parts(self) -> list[tuple[str, bool]]:
+        if self._config.bookkeeping_schema is None:
+            raise ConfigError("set warehouse.bookkeeping_schema: models with change_detection diff need it")
+        return relation_parts(self._config.bookkeeping_schema)
+
+    def create_table_sql(self, table: str, query: str) -> str:
+        # Transient: snapshots are rebuilt every sync, so they need no Fail-safe storage (and its cost).
+        return f"CREATE TRANSIENT TABLE {table} AS {query}"
+
+    def fingerprint_sql(self, expressions: Sequence[str]) -> str:
+        # HASH is documented deterministic, takes every type, NULLs included, and hashes NUMBERs that
+        # compare equal alike whatever their scale, and TIMESTAMP_TZs by their instant. TO_JSON would be
+        # no basis: the order of an object's keys in its text "is not predictable" (Snowflake's docs).
+        return f"HASH({', '.join(expressions)})"
+
+    def bookkeeping_error(self, exc: Exception) -> Exception:
+        if not isinstance(exc, ProgrammingError) or exc.errno not in (_OBJECT_MISSING, _NOT_PRIVILEGED):
+            return exc
+        role, parts = self._config.role, self._bookkeeping_parts()
+        names = [self.quote(name) if quoted else name for name, quoted in parts]
+        schema = ".".join(names if len(names) == 2 else [self._config.database, *names])
+        database = schema.rsplit(".", 1)[0]
+        return ConfigError(
+            f"role {role} cannot create tables in the bookkeeping schema {schema}"
+            f" ({exc.raw_msg or exc}). Create it if needed and grant: GRANT USAGE ON DATABASE {database}"
+            f" TO ROLE {role}; GRANT USAGE, CREATE TABLE ON SCHEMA {schema} TO ROLE {role}"
+        )
 
     def access_hint(self, message: str) -> str:
         """What a "does not exist or not authorized" error means, with the grants that fix it.
@@ -189,6 +235,12 @@ class SnowflakeBackend(Backend):
 
     def close(self) -> None:
         self._connection.close()
+
+
+def _bindable(params: Sequence[Any]) -> list[Any]:
+    """A Decimal binds as text, which the cursor parameter's CAST turns into the exact NUMBER(p, s):
+    the driver would send it as FIXED, which fakesnow reads as an integer only."""
+    return [str(value) if isinstance(value, Decimal) else value for value in params]
 
 
 def connect_arguments(config: SnowflakeWarehouse) -> dict[str, Any]:
