@@ -402,7 +402,7 @@ def test_the_rejected_share_is_judged_per_stream_once_100_records_were_read() ->
     emitted = [
         (m["state"]["stream"]["stream_descriptor"]["name"]) for m in output.messages if m["type"] == "STATE"
     ]
-    assert emitted == ["good"]  # reading stopped at the failure; nothing of "bad" is confirmed
+    assert "good" in emitted and "bad" not in emitted  # nothing of "bad" is confirmed
 
 
 def test_a_small_streams_states_wait_for_its_end_and_leave_when_the_sync_fails_for_another_reason() -> None:
