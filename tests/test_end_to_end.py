@@ -147,3 +147,44 @@ def assert_hubspot_matches_model(fake: HubSpotFake, warehouse: Path) -> None:
     ):
         props = deals[str(did)]
         assert props["active_users"] == str(users) and float(props["usage_score"]) == score, did
+
+
+def test_a_broken_mapping_confirms_nothing_and_the_fixed_sync_resends_everything(
+    make_webhook_receiver: Any, tmp_path: Path
+) -> None:
+    """200 rows, all rejected by a mapping mistake: the state file is unchanged; after the fix, all 200 go."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("CREATE TABLE accounts (id INTEGER, tier VARCHAR, updated_at TIMESTAMP)")
+        connection.execute(
+            "INSERT INTO accounts SELECT i, 'gold', TIMESTAMP '2026-11-01' + to_minutes(i::INTEGER)"
+            " FROM range(200) t(i)"
+        )
+    source = {
+        "warehouse": {"type": "duckdb", "path": str(warehouse)},
+        "models": [
+            {"name": "accounts", "relation": "accounts", "primary_key": ["id"], "cursor_field": "updated_at"}
+        ],
+        "checkpoint_every_records": 50,
+    }
+    receiver = make_webhook_receiver()
+    broken = {
+        "url": f"{receiver.url}/hooks",
+        "streams": [{"stream": "accounts", "match_key": ["id"], "field_types": {"tier": "integer"}}],
+    }
+    catalog = incremental_catalog({"accounts": ("id", "updated_at")})
+    state_file = tmp_path / "destination-webhook.state.json"
+    state_file.write_text("[]")
+    first = retl_run(tmp_path, "destination-webhook", source, broken, catalog, check=False)
+    assert first.returncode == 1
+    assert "100 of 100 records of stream 'accounts' (100.0%) were rejected" in first.stderr  # judged at 100
+    assert "tier: 'gold' is not a number" in first.stderr
+    assert orjson.loads(state_file.read_bytes()) == []  # nothing confirmed
+    assert receiver.received_records() == []
+
+    fixed = {**broken, "streams": [{"stream": "accounts", "match_key": ["id"]}]}
+    second = retl_run(tmp_path, "destination-webhook", source, fixed, catalog)
+    assert second.returncode == 0, second.stderr
+    assert sorted(r["id"] for r in receiver.received_records()) == list(range(200))
+    [state] = orjson.loads(state_file.read_bytes())
+    assert state["stream"]["stream_state"]["cursor"] == "2026-11-01T03:19:00"

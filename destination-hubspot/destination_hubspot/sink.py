@@ -53,6 +53,7 @@ class HubSpotSink(Sink):
         self.path = f"/crm/v3/objects/{obj.path_name}/batch/{target.operation}"
         # A create has no key HubSpot could match a resent record by: sent twice, it is created twice.
         self.idempotent = target.operation != "create"
+        self.requires_match_key = target.operation != "create"
         self.associations = [
             (a.column, AssociationWriter(client, obj.path_name, a, to_paths[a.to_object]))
             for a in mapping.associations

@@ -41,6 +41,6 @@ class OutcomeUnknown(Exception):
     whether the API applied it is unknown. The kernel rejects its records with this reason rather than
     sending them again blindly or counting them as written."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = f"outcome unknown: sent, no answer ({reason})"
+    def __init__(self, problem: str) -> None:
+        self.reason = f"outcome unknown: sent, no answer ({problem})"
+        super().__init__(self.reason)

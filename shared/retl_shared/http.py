@@ -110,8 +110,10 @@ class ApiClient:
         self.max_retry_after = max_retry_after
         self.rate_limiter = rate_limiter
         self.sleep = sleep
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's
+        # `verify`, which would silently ignore a configured CA.
+        self.verify = verify
         self.session = requests.Session()
-        self.session.verify = verify
         self.session.headers.update({"User-Agent": "retl-suite/0.1", **(headers or {})})
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
@@ -208,6 +210,7 @@ class ApiClient:
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
+        kwargs.setdefault("verify", self.verify)
         refreshed = False
         problem = ""
         throttled = False

@@ -436,3 +436,61 @@ def test_dry_run_previews_creates_and_updates(hubspot_fake: HubSpotFake, tmp_pat
     assert run.states == []
     assert hubspot_fake.call_count("objects.batch/upsert", "contacts") == 0
     assert any("would write 2" in line and "create 1, update 1" in line for line in run.logs)
+
+
+# --- what cannot work fails before anything is sent; what is ambiguous is never resent --------------
+
+
+def test_a_stream_without_a_mapping_is_refused_not_written_to_whatever_object_was_loaded(
+    hubspot_fake: HubSpotFake, tmp_path: Path
+) -> None:
+    catalog = {
+        "streams": [*configured_catalog("contacts")["streams"], *configured_catalog("ghost")["streams"]]
+    }
+    run = run_destination(
+        DestinationHubSpot,
+        tmp_path,
+        "write",
+        config(hubspot_fake, {"stream": "contacts", "object": "contacts"}),
+        catalog,
+        [contact("a@x.com"), record_line("ghost", {"email": "boo@x.com"}), state_line("contacts", 1)],
+    )
+    assert run.error is not None and run.error["failure_type"] == "config_error"
+    assert "stream 'ghost' is in the catalog but has no entry in `streams`" in run.error["message"]
+    assert hubspot_fake.objects("contacts") == {} and run.states == []
+
+
+def test_an_unknown_object_names_the_closest_and_every_object(
+    hubspot_fake: HubSpotFake, tmp_path: Path
+) -> None:
+    mapping = {"stream": "contacts", "object": "contact"}
+    run = write(hubspot_fake, tmp_path, [mapping], [contact("a@x.com")])
+    assert run.error is not None
+    assert "unknown object 'contact' (did you mean 'contacts'? the objects are: " in run.error["message"]
+    assert "companies" in run.error["message"]
+
+
+@pytest.mark.parametrize("fault", ["reset", "server_error"])
+def test_a_create_whose_answer_is_lost_is_rejected_as_outcome_unknown_never_resent(
+    hubspot_fake: HubSpotFake, tmp_path: Path, fault: str
+) -> None:
+    seed_contact_properties(hubspot_fake)
+    if fault == "reset":
+        hubspot_fake.inject_reset(path_regex=r".*/batch/create", after_apply=True)
+    else:
+        hubspot_fake.inject(status=502, path_regex=r".*/batch/create", after_apply=True)
+    mapping = {
+        "stream": "deals",
+        "object": "deals",
+        "operation": "create",
+        "unmapped_columns": "pass_through",
+    }
+    lines = [record_line("deals", {"dealname": f"deal {i}"}) for i in range(5)] + [state_line("deals", 1)]
+    run = write(
+        hubspot_fake, tmp_path, [mapping], lines, stream="deals", sync_mode="append", max_rejected_ratio=1
+    )
+    assert run.code == 0, run.error
+    assert len(hubspot_fake.objects("deals")) == 5  # created once by the lost request, never again
+    assert hubspot_fake.call_count("objects.batch/create", "deals") == 1
+    assert run.states[0]["destinationStats"] == {"recordCount": 5.0, "rejectedRecordCount": 5}
+    assert any("rejected 5 × outcome unknown: sent, no answer" in line for line in run.logs)

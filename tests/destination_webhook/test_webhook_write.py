@@ -12,6 +12,7 @@ from airbyte_protocol_dataclasses.models import DestinationCatalog
 from serpyco_rs import Serializer
 
 from destination_webhook.destination import DestinationWebhook
+from tests.fakes.tls import make_certificates
 from tests.fakes.webhook import WebhookReceiver
 from tests.harness import configured_catalog, record_line, run_destination, state_line
 
@@ -298,3 +299,64 @@ def test_a_bad_line_fails_after_the_states_before_it(
     assert [s["stream"]["stream_state"] for s in run.states] == [1]
     assert sorted(r["id"] for r in webhook_receiver.received_records()) == [0, 1]
     assert run.messages.index(run.of_type("STATE")[0]) < run.messages.index(run.of_type("TRACE")[-1])
+
+
+# --- request-level refusals are never record rejections --------------------------------------------
+
+
+def test_a_413_splits_the_body_until_it_fits_and_rejects_only_a_record_too_large_alone(
+    make_webhook_receiver: Any, tmp_path: Path
+) -> None:
+    receiver = make_webhook_receiver(max_body_bytes=700)
+    lines = [record_line("contacts", {"id": i, "note": "x" * 40}) for i in range(40)]
+    lines.append(record_line("contacts", {"id": 99, "note": "y" * 2000}))  # never fits on its own
+    run = run_destination(
+        DestinationWebhook,
+        tmp_path,
+        "write",
+        config_for(receiver, batch_size=50, max_rejected_ratio=0.1),
+        configured_catalog("contacts", primary_key=["id"]),
+        [*lines, state_line("contacts", 1)],
+    )
+    assert run.code == 0, run.error
+    assert sorted(r["id"] for r in receiver.received_records()) == list(range(40))
+    assert run.states[0]["destinationStats"] == {"recordCount": 41.0, "rejectedRecordCount": 1}
+    [rejected] = [line for line in run.logs if line.startswith("rejected contacts record")]
+    assert "id=99" in rejected and "too large (HTTP 413" in rejected
+
+
+@pytest.mark.parametrize(("path", "status"), [("/wrong", 404), ("/readonly", 405)])
+def test_a_wrong_path_or_method_is_a_config_error_with_no_state_past_the_records(
+    webhook_receiver: WebhookReceiver, tmp_path: Path, path: str, status: int
+) -> None:
+    webhook_receiver.route("POST", path, lambda request: (status, {"error": "nope"}))
+    config = {**config_for(webhook_receiver), "url": f"{webhook_receiver.url}{path}"}
+    run = run_destination(
+        DestinationWebhook,
+        tmp_path,
+        "write",
+        config,
+        configured_catalog("contacts"),
+        [*contacts(3), state_line("contacts", 1)],
+    )
+    assert run.code == 1 and run.states == []
+    assert run.error is not None and run.error["failure_type"] == "config_error"
+    assert f"{path} answered HTTP {status}" in run.error["message"]
+    assert len(webhook_receiver.requests) == 1  # not retried, not split, nothing rejected record by record
+
+
+def test_a_certificate_the_destination_does_not_trust_is_a_config_error(tmp_path: Path) -> None:
+    receiver = WebhookReceiver()
+    receiver.tls = make_certificates(self_signed=True).context
+    with receiver:
+        run = run_destination(
+            DestinationWebhook,
+            tmp_path,
+            "write",
+            {"url": f"{receiver.url}/hooks"},
+            configured_catalog("contacts"),
+            [*contacts(2), state_line("contacts", 1)],
+        )
+    assert run.code == 1 and run.states == []
+    assert run.error is not None and run.error["failure_type"] == "config_error"
+    assert "certificate verify failed: self-signed certificate" in run.error["message"]

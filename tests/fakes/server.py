@@ -13,6 +13,7 @@ import math
 import random
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -159,6 +160,7 @@ class FakeServer:
 
     def __init__(self, port: int = 0) -> None:
         self.port = port
+        self.tls: ssl.SSLContext | None = None  # set before start() to serve HTTPS (tests/fakes/tls.py)
         self.latency: float = 0.0  # seconds added to every response; float assignment is atomic
         self.connections = 0  # TCP connections accepted; shows whether clients reuse connections
         self._lock = threading.Lock()
@@ -218,7 +220,7 @@ class FakeServer:
     def url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("server not started")
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{HOST}:{self.port}"
 
     def __enter__(self) -> Self:
         return self if self._httpd is not None else self.start()
@@ -480,8 +482,15 @@ class _HTTPServer(ThreadingHTTPServer):
         self.fake = fake
         super().__init__(address, handler)
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake runs here, in the connection's own thread; a client refusing the
+        certificate ends only that connection."""
+        if self.fake.tls is not None:
+            request = self.fake.tls.wrap_socket(request, server_side=True)
+        super().finish_request(request, client_address)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-response (timeouts, resets) are expected, not errors."""
+        """Clients hanging up mid-response (timeouts, resets) and refused handshakes are expected."""
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -96,7 +96,8 @@ class WebhookReceiver(FakeServer):
 
     `secret` (whsec_...) turns on signature verification (401 + reason on failure);
     `dedupe=True` answers a repeated `webhook-id` with 200 without storing it again, so
-    `deliveries` holds unique accepted bodies while `requests` holds every attempt.
+    `deliveries` holds unique accepted bodies while `requests` holds every attempt;
+    `max_body_bytes` answers 413 to larger bodies, as a proxy or framework body limit does.
     """
 
     def __init__(
@@ -107,8 +108,10 @@ class WebhookReceiver(FakeServer):
         dedupe: bool = False,
         on_delivery: Callable[[Delivery], None] | None = None,
         on_reject: Callable[[Request, str], None] | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         super().__init__(port)
+        self.max_body_bytes = max_body_bytes
         self.secret = secret
         self.tolerance = tolerance
         self.dedupe = dedupe
@@ -141,6 +144,10 @@ class WebhookReceiver(FakeServer):
         return status, {"error": "rejected", "reason": reason}
 
     def _receive(self, req: Request) -> Reply:
+        if self.max_body_bytes is not None and len(req.body) > self.max_body_bytes:
+            return self._reject(
+                req, 413, f"body of {len(req.body)} bytes; the limit is {self.max_body_bytes}"
+            )
         if self.secret is not None:
             reason = verify_signature(self.secret, req.headers, req.body, self.tolerance)
             if reason is not None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 import requests
 import requests_mock
 
-from retl_shared.errors import ConfigError, TransientError
+from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, TransientError
 from retl_shared.http import ApiClient, retry_after_seconds
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
+from tests.fakes.server import FakeServer
+from tests.fakes.tls import make_certificates
 
 BASE = "http://api.test"
 
@@ -119,3 +123,122 @@ def test_retry_after_http_date() -> None:
     assert retry_after_seconds(response) == 0.0
     response.headers["Retry-After"] = "2.5"
     assert retry_after_seconds(response) == 2.5
+
+
+# --- what an answer means: one place decides ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (404, {}, r"POST http://api\.test/hooks answered HTTP 404 \(nothing is there: check the URL"),
+        (405, {}, r"HTTP 405 \(the endpoint does not accept POST"),
+        (410, {}, r"HTTP 410 \(the endpoint is gone"),
+        (415, {}, r"HTTP 415 \(the endpoint does not accept the request's content type"),
+        (301, {"Location": "https://elsewhere.test/hooks"}, r"redirects \(HTTP 301\) to https://elsewhere"),
+        (418, {}, r"HTTP 418 \(the request was refused as a whole, not for one record"),
+        (501, {}, r"HTTP 501"),
+    ],
+)
+def test_a_refused_request_is_a_config_error_naming_the_url_never_retried(
+    status: int, headers: dict[str, str], expected: str
+) -> None:
+    api, sleeps = client()
+    with requests_mock.Mocker() as m:
+        m.post(f"{BASE}/hooks", status_code=status, headers=headers, text="no")
+        with pytest.raises(ConfigError, match=expected):
+            api.request("POST", "/hooks")
+        assert m.call_count == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 207, 400, 409, 422])
+def test_success_and_record_level_answers_go_back_to_the_sink(status: int) -> None:
+    api, _ = client()
+    with requests_mock.Mocker() as m:
+        m.post(f"{BASE}/batch", status_code=status)
+        assert api.request("POST", "/batch").status_code == status
+
+
+def test_a_status_the_caller_expects_goes_back_to_it() -> None:
+    api, _ = client()
+    with requests_mock.Mocker() as m:
+        m.get(f"{BASE}/records/9", status_code=404)
+        assert api.request("GET", "/records/9", expect={404}).status_code == 404
+
+
+def test_413_is_request_too_large_for_the_kernel_to_split() -> None:
+    api, _ = client()
+    with requests_mock.Mocker() as m:
+        m.post(f"{BASE}/batch", status_code=413, text="Payload Too Large: limit 1 MB")
+        with pytest.raises(RequestTooLarge, match=r"too large \(HTTP 413 .*limit 1 MB"):
+            api.request("POST", "/batch")
+        assert m.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        [{"status_code": 500}],
+        [{"status_code": 502}],
+        [{"exc": requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected")}],
+        [{"exc": requests.exceptions.ReadTimeout("read timed out")}],
+    ],
+    ids=["500", "502", "reset", "read-timeout"],
+)
+def test_a_request_that_is_not_idempotent_is_never_repeated_after_an_ambiguous_failure(
+    answers: list[dict[str, object]],
+) -> None:
+    api, sleeps = client()
+    with requests_mock.Mocker() as m:
+        m.post(f"{BASE}/create", [*answers, {"status_code": 201}])
+        with pytest.raises(OutcomeUnknown, match="outcome unknown: sent, no answer"):
+            api.request("POST", "/create", idempotent=False)
+        assert m.call_count == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"status_code": 429, "headers": {"Retry-After": "0"}},
+        {"status_code": 408},
+        {"exc": requests.exceptions.ConnectTimeout("connect timed out")},
+    ],
+    ids=["429", "408", "connect-timeout"],
+)
+def test_a_request_that_is_not_idempotent_is_repeated_when_it_cannot_have_taken_effect(
+    first: dict[str, object],
+) -> None:
+    api, _ = client()
+    with requests_mock.Mocker() as m:
+        m.post(f"{BASE}/create", [first, {"status_code": 201}])
+        assert api.request("POST", "/create", idempotent=False).status_code == 201
+        assert m.call_count == 2
+
+
+def test_a_refused_connection_says_so_not_throttling() -> None:
+    api, _ = client(max_retries=1)
+    with pytest.raises(TransientError, match=r"cannot connect to 127\.0\.0\.1:1 \(connection refused\)"):
+        api.request("GET", "http://127.0.0.1:1/x")
+
+
+@pytest.mark.parametrize("self_signed", [True, False], ids=["self-signed", "private-ca"])
+def test_an_untrusted_certificate_is_a_config_error_not_retried(self_signed: bool) -> None:
+    certificates = make_certificates(self_signed=self_signed)
+    server = FakeServer()
+    server.tls = certificates.context
+    server.route("GET", "/x", lambda request: (200, {"ok": True}))
+    with server:
+        api, sleeps = client()
+        with pytest.raises(ConfigError, match=r"TLS with 127\.0\.0\.1:\d+ failed: certificate verify failed"):
+            api.request("GET", f"{server.url}/x")
+        assert sleeps == []
+        trusting = ApiClient(server.url, redactor=Redactor(), verify=_ca_file(certificates.ca_pem))
+        assert trusting.request("GET", "/x").json() == {"ok": True}
+
+
+def _ca_file(pem: str) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
+        handle.write(pem)
+    return handle.name
