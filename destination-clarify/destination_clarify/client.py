@@ -16,7 +16,7 @@ import requests
 
 from destination_clarify.config import ClarifyConfig
 from retl_shared.errors import ConfigError
-from retl_shared.http import ApiClient, excerpt
+from retl_shared.http import ApiClient
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
@@ -38,8 +38,10 @@ class ApiError:
 
     @property
     def reason(self) -> str:
+        """Title and detail in one line (both were masked when the error was read, so cutting is safe)."""
         text = f"{self.title}: {self.detail}" if self.title and self.detail else self.title or self.detail
-        return excerpt(text or f"HTTP {self.status}", 500)
+        text = " ".join((text or f"HTTP {self.status}").split())
+        return text if len(text) <= 500 else text[:497] + "..."
 
     @property
     def duplicate(self) -> bool:
@@ -65,7 +67,7 @@ class ClarifyClient(ApiClient):
         self._schemas_lock = threading.Lock()
 
     def auth_error(self, response: requests.Response) -> ConfigError:
-        reason = "; ".join(e.reason for e in api_errors(response))
+        reason = "; ".join(e.reason for e in self.errors(response))
         if response.status_code == 403:
             return ConfigError(
                 f"Clarify refused the API key access to this workspace (HTTP 403: {reason}). "
@@ -89,9 +91,8 @@ class ClarifyClient(ApiClient):
                         "part after /workspaces/ in your Clarify URL, also shown under the avatar menu."
                     )
                 if response.status_code >= 300:
-                    raise ConfigError(
-                        f"Clarify answered HTTP {response.status_code} to GET /schemas: {_reasons(response)}"
-                    )
+                    why = f"HTTP {response.status_code} to GET /schemas: {self.reasons(response)}"
+                    raise ConfigError(f"Clarify answered {why}")
                 self._schemas = dict(response.json().get("data") or {})
             return self._schemas
 
@@ -111,13 +112,19 @@ class ClarifyClient(ApiClient):
             if response.status_code >= 300:
                 raise ConfigError(
                     f"Clarify answered HTTP {response.status_code} to a {object_name} lookup by {field}: "
-                    f"{_reasons(response)}"
+                    f"{self.reasons(response)}"
                 )
             for resource in response.json().get("data") or []:
                 held = plain_values((resource.get("attributes") or {}).get(field))
                 if wanted & {v.strip().lower() for v in held}:
                     return str(resource["id"])
         return None
+
+    def errors(self, response: requests.Response) -> list[ApiError]:
+        return api_errors(response, self.redactor)
+
+    def reasons(self, response: requests.Response) -> str:
+        return "; ".join(e.reason for e in self.errors(response))
 
     def exists(self, object_name: str, record_id: str) -> bool:
         record = f"/objects/{object_name}/records/{quote(record_id, safe='')}"
@@ -144,27 +151,29 @@ class ClarifyClient(ApiClient):
         return self.request("PATCH", f"/objects/{object_name}/records", json={"data": data}, expect={404})
 
 
-def api_errors(response: requests.Response) -> list[ApiError]:
-    """The response's JSON:API errors; a body without them becomes one error with its text."""
+def api_errors(response: requests.Response, redactor: Redactor) -> list[ApiError]:
+    """The response's JSON:API errors, their text masked; a body without them becomes one error."""
     try:
         body = response.json()
     except ValueError:
         body = None
     raw = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(raw, list) or not raw:
-        return [ApiError(response.status_code, f"HTTP {response.status_code}", excerpt(response.text))]
+        code = response.status_code
+        return [ApiError(code, f"HTTP {code}", redactor.excerpt(response.text))]
     errors = []
     for item in raw:
         item = item if isinstance(item, dict) else {"detail": str(item)}
-        pointer = str((item.get("source") or {}).get("pointer") or "")
+        source = item.get("source")
+        pointer = str(source.get("pointer") or "") if isinstance(source, dict) else ""
         match = _POINTER.match(pointer)
         index = match.group("index") if match else None
         status = str(item.get("status") or response.status_code)
         errors.append(
             ApiError(
                 status=int(status) if status.isdigit() else response.status_code,
-                title=str(item.get("title") or ""),
-                detail=str(item.get("detail") or ""),
+                title=redactor.redact(str(item.get("title") or "")),
+                detail=redactor.redact(str(item.get("detail") or "")),
                 index=int(index) if index is not None else None,
                 field=match.group("field") if match else None,
             )
@@ -180,7 +189,3 @@ def plain_values(value: Any) -> list[str]:
         return []
     items = value if isinstance(value, list | tuple) else [value]
     return [text for text in (str(v).strip() for v in items if v is not None) if text]
-
-
-def _reasons(response: requests.Response) -> str:
-    return "; ".join(e.reason for e in api_errors(response))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from retl_shared.config import DestinationConfig, secret
+from retl_shared.config import DestinationConfig, HttpUrl, Token, secret
 
 
 class ClarifyConfig(DestinationConfig):
@@ -18,19 +18,18 @@ class ClarifyConfig(DestinationConfig):
         pattern=r"^[^/\s]+$",
         json_schema_extra={"order": 0},
     )
-    api_key: str = secret(
+    api_key: Token = secret(
         title="API key",
         description="A workspace API key (Settings → API Keys, created by a workspace admin). "
         "It is sent as `Authorization: api-key <KEY>`.",
         min_length=1,
         json_schema_extra={"order": 1},
     )
-    api_base_url: str = Field(
+    api_base_url: HttpUrl = Field(
         "https://api.clarify.ai",
         title="API host",
         description="Where the Clarify API lives; the workspace path is added to it. "
         "Change it only for a proxy or a test server.",
-        pattern=r"^https?://",
         json_schema_extra={"order": 90},
     )
     requests_per_second: int = Field(

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from destination_clarify.catalog import RECORD_ID, ClarifyObject, Field, check_fields
-from destination_clarify.client import ApiError, ClarifyClient, api_errors, plain_values
+from destination_clarify.client import ApiError, ClarifyClient, plain_values
 from retl_shared.errors import ConfigError
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
@@ -144,7 +144,7 @@ class ClarifySink(Sink):
             if response.status_code < 300:
                 outcomes.update(dict.fromkeys(pending, ACCEPTED))
                 break
-            errors = api_errors(response)
+            errors = self.client.errors(response)
             named: dict[int, ApiError] = {}
             for error in errors:
                 if error.index is not None and error.index < len(pending):

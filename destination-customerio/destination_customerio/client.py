@@ -9,7 +9,7 @@ import requests
 
 from destination_customerio.config import CustomerIoConfig
 from retl_shared.errors import ConfigError
-from retl_shared.http import ApiClient, excerpt
+from retl_shared.http import ApiClient
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
@@ -43,7 +43,8 @@ class CustomerIoClient(ApiClient):
         response = self.request("GET", REGION_PATH)
         if response.status_code != 200:
             raise ConfigError(
-                f"Customer.io answered HTTP {response.status_code} to {REGION_PATH}: {describe(response)}. "
+                f"Customer.io answered HTTP {response.status_code} to {REGION_PATH}: "
+                f"{describe(response, self.redactor)}. "
                 "Is the API base URL a Track API?"
             )
         body = _json(response)
@@ -58,18 +59,18 @@ class CustomerIoClient(ApiClient):
         return self.request("POST", BATCH_PATH, data=orjson.dumps({"batch": entries}))
 
 
-def describe(response: requests.Response) -> str:
+def describe(response: requests.Response, redactor: Redactor) -> str:
     """The error text of a Customer.io answer: ``errors[].message``, ``meta.error`` or the raw body."""
     body = _json(response)
     if isinstance(body, dict):
         errors = body.get("errors")
         messages = [str(e.get("message") or e.get("reason")) for e in errors or [] if isinstance(e, dict)]
         if messages:
-            return excerpt("; ".join(messages))
+            return redactor.excerpt("; ".join(messages))
         meta = body.get("meta")
         if isinstance(meta, dict) and meta.get("error"):
-            return excerpt(str(meta["error"]))
-    return excerpt(response.text) or "(empty body)"
+            return redactor.excerpt(str(meta["error"]))
+    return redactor.excerpt(response.text) or "(empty body)"
 
 
 def _json(response: requests.Response) -> Any:

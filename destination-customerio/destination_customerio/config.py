@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retl_shared.config import DestinationConfig, StreamMapping, secret
+from retl_shared.config import BaseUrl, DestinationConfig, StreamMapping, Token, secret
 
 
 class Region(StrEnum):
@@ -53,12 +53,12 @@ class CustomerIoStreamMapping(StreamMapping):
 class CustomerIoConfig(DestinationConfig):
     model_config = ConfigDict(title="Customer.io destination", extra="forbid")
 
-    site_id: str = Field(
+    site_id: Token = Field(
         title="Site ID",
         description="The workspace's Track API site id (Settings → Workspace Settings → API credentials).",
         json_schema_extra={"order": 0},
     )
-    api_key: str = secret(
+    api_key: Token = secret(
         title="Track API key",
         description="The Track API key paired with the site id.",
         json_schema_extra={"order": 1},
@@ -69,7 +69,7 @@ class CustomerIoConfig(DestinationConfig):
         description="The data center your account is in; check compares it with the account's.",
         json_schema_extra={"order": 2},
     )
-    api_base_url: str = Field(
+    api_base_url: BaseUrl = Field(
         "",
         title="API base URL",
         description="Overrides the region's Track API URL; only for a proxy or a test server.",

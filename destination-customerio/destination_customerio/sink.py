@@ -26,7 +26,8 @@ from destination_customerio.client import CustomerIoClient, describe
 from destination_customerio.config import CustomerIoStreamMapping
 from retl_shared.errors import ConfigError, RequestTooLarge
 from retl_shared.mapping import MappingError, parse_datetime
-from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
+from retl_shared.redaction import Redactor
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
 
 # Customer.io's limits (Track API docs and their "Invalid API requests" list).
 MAX_REQUEST_BYTES = 500_000  # "< 500 KB": read as 1000-byte kilobytes, the stricter reading
@@ -71,9 +72,9 @@ class TrackSink(Sink):
     def record_size(self, data: dict[str, Any]) -> int:
         """The encoded entry's size, which is what Customer.io's request and entry limits count."""
         try:
-            return len(orjson.dumps(self.entry(data)))
+            return encoded_size(self.entry(data))
         except MappingError:
-            return len(orjson.dumps(data))  # rejected with its reason when the batch is sent
+            return encoded_size(data)  # rejected with its reason when the batch is sent
 
     def send(self, batch: list[Record]) -> list[Outcome]:
         outcomes = [ACCEPTED] * len(batch)
@@ -85,7 +86,8 @@ class TrackSink(Sink):
                 outcomes[position] = Outcome.rejected(exc.reason, exc.field)
         for request in _within_attribute_limit(entries):
             try:
-                answered = _outcomes(self.client.batch([entry for _, entry in request]), len(request))
+                response = self.client.batch([entry for _, entry in request])
+                answered = _outcomes(response, len(request), self.client.redactor)
             except RequestTooLarge as exc:  # this request only: the batch's others went through
                 answered = [Outcome.split(exc.reason)] * len(request)
             for (position, _), outcome in zip(request, answered, strict=True):
@@ -262,7 +264,7 @@ def _within_attribute_limit(
         yield request
 
 
-def _outcomes(response: requests.Response, count: int) -> list[Outcome]:
+def _outcomes(response: requests.Response, count: int, redactor: Redactor) -> list[Outcome]:
     """200: all written; 207: the errors name entries; 400/409/422 for the request: split to find them."""
     status = response.status_code
     if status == 200:
@@ -272,7 +274,7 @@ def _outcomes(response: requests.Response, count: int) -> list[Outcome]:
             return _partial(response.json(), count)
         except ValueError:
             pass
-    return [Outcome.split(f"HTTP {status}: {describe(response)}")] * count
+    return [Outcome.split(f"HTTP {status}: {describe(response, redactor)}")] * count
 
 
 def _partial(body: Any, count: int) -> list[Outcome]:

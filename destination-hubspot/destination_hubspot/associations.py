@@ -6,7 +6,6 @@ from typing import Any
 
 from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import Association
-from retl_shared.http import excerpt
 
 SEARCH_VALUES = 100  # values per IN filter
 
@@ -48,7 +47,8 @@ class AssociationWriter:
             response = self.client.post(path, {"inputs": inputs})
             if response.status_code >= 400:
                 status = response.status_code
-                reason = f"written, but the association failed: HTTP {status} {excerpt(response.text)}"
+                body = self.client.body_excerpt(response)
+                reason = f"written, but the association failed: HTTP {status} {body}"
                 problems.update(dict.fromkeys(positions, reason))
             elif response.status_code == 207:
                 failed = {str(i) for e in response.json().get("errors", []) for i in _ids(e)}

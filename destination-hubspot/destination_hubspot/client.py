@@ -11,7 +11,7 @@ import requests
 
 from destination_hubspot.config import HubSpotConfig, OAuth
 from retl_shared.errors import ConfigError, TransientError
-from retl_shared.http import ApiClient, Decision, excerpt
+from retl_shared.http import ApiClient, Decision
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
@@ -44,9 +44,12 @@ class HubSpotClient(ApiClient):
     # --- auth ------------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
+        """A new access token, through the same retries and error classes as every other request (its
+        refusals come back to be worded here, and never trigger a refresh of their own)."""
         assert isinstance(self.credentials, OAuth)
-        response = self.session.post(
-            self.url("/oauth/v1/token"),
+        response = super().request(
+            "POST",
+            "/oauth/v1/token",
             data={
                 "grant_type": "refresh_token",
                 "refresh_token": self.credentials.refresh_token,
@@ -54,14 +57,14 @@ class HubSpotClient(ApiClient):
                 "client_secret": self.credentials.client_secret,
             },
             headers={"Content-Type": "application/x-www-form-urlencoded"},
-            timeout=self.timeout,
+            expect={400, 401, 403},
         )
-        if response.status_code != 200:
+        body = _json(response)
+        if response.status_code != 200 or not isinstance(body.get("access_token"), str):
             raise ConfigError(
                 f"HubSpot refused the OAuth refresh token (HTTP {response.status_code}): "
-                f"{self.redactor.redact(excerpt(response.text))}. Reconnect the app to get a new one."
+                f"{self.body_excerpt(response)}. Reconnect the app to get a new one."
             )
-        body = response.json()
         self.redactor.add(body["access_token"])
         self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
         self._expires_at = time.monotonic() + float(body.get("expires_in", 1800)) - 60
@@ -92,7 +95,8 @@ class HubSpotClient(ApiClient):
             )
         return ConfigError(
             f"HubSpot refused the credentials (HTTP {response.status_code} {body.get('category', '')}): "
-            f"{body.get('message', excerpt(response.text))}. Check the access token or OAuth app."
+            f"{self.redactor.excerpt(str(body.get('message') or response.text))}. "
+            "Check the access token or OAuth app."
         )
 
     # --- throttling ------------------------------------------------------------------------------
@@ -123,7 +127,7 @@ class HubSpotClient(ApiClient):
         response = self.request("GET", path, params=params or None)
         if response.status_code == 404:
             raise ConfigError(f"HubSpot has no {path.rsplit('/', 1)[-1]!r} here (404 on {path}).")
-        _raise_for_config(response, path)
+        _raise_for_config(response, path, self)
         return response.json()
 
     def post(self, path: str, body: dict[str, Any], idempotent: bool = True) -> requests.Response:
@@ -135,7 +139,7 @@ class HubSpotClient(ApiClient):
         while True:
             self.search_limiter.acquire()
             response = self.post(f"/crm/v3/objects/{object_path}/search", body)
-            _raise_for_config(response, f"/crm/v3/objects/{object_path}/search")
+            _raise_for_config(response, f"/crm/v3/objects/{object_path}/search", self)
             page = response.json()
             results += page.get("results", [])
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
@@ -144,9 +148,11 @@ class HubSpotClient(ApiClient):
             body = {**body, "after": after}
 
 
-def _raise_for_config(response: requests.Response, path: str) -> None:
+def _raise_for_config(response: requests.Response, path: str, client: ApiClient) -> None:
     if response.status_code >= 400:
-        raise ConfigError(f"HubSpot answered {response.status_code} to {path}: {excerpt(response.text)}")
+        raise ConfigError(
+            f"HubSpot answered {response.status_code} to {path}: {client.body_excerpt(response)}"
+        )
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

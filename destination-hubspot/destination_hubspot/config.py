@@ -6,21 +6,21 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retl_shared.config import DestinationConfig, StreamMapping, secret
+from retl_shared.config import DestinationConfig, HttpUrl, StreamMapping, Token, secret
 
 
 class PrivateAppAuth(BaseModel):
     model_config = ConfigDict(title="Private app token")
     auth_type: Literal["private_app"] = "private_app"
-    access_token: str = secret(title="Access token", description="The private app's access token (pat-…).")
+    access_token: Token = secret(title="Access token", description="The private app's access token (pat-…).")
 
 
 class OAuth(BaseModel):
     model_config = ConfigDict(title="OAuth")
     auth_type: Literal["oauth"] = "oauth"
-    client_id: str = Field(title="Client ID")
-    client_secret: str = secret(title="Client secret")
-    refresh_token: str = secret(title="Refresh token")
+    client_id: Token = Field(title="Client ID")
+    client_secret: Token = secret(title="Client secret")
+    refresh_token: Token = secret(title="Refresh token")
 
 
 Credentials = Annotated[PrivateAppAuth | OAuth, Field(discriminator="auth_type")]
@@ -56,7 +56,7 @@ class HubSpotConfig(DestinationConfig):
     model_config = ConfigDict(title="HubSpot destination", extra="forbid")
 
     credentials: Credentials = Field(title="Authentication")
-    api_base_url: str = Field(
+    api_base_url: HttpUrl = Field(
         "https://api.hubapi.com",
         title="API base URL",
         description="Change it only for a proxy or a test server.",

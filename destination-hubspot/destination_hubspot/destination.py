@@ -30,7 +30,8 @@ class DestinationHubSpot(ActivationDestination[HubSpotConfig]):
         response = self.client(config).request("GET", "/crm/v3/objects/contacts", params={"limit": 1})
         if response.status_code >= 400:
             raise ConfigError(
-                f"HubSpot answered HTTP {response.status_code} to a contacts read: {response.text}"
+                f"HubSpot answered HTTP {response.status_code} to a contacts read: "
+                f"{self.client(config).body_excerpt(response)}"
             )
 
     def objects(self, config: HubSpotConfig, names: set[str] | None = None) -> list[ObjectSpec]:

@@ -56,18 +56,20 @@ def create(client: HubSpotClient, obj: HubSpotObject, missing: dict[str, dict[st
     base = f"/crm/v3/properties/{obj.path_name}"
     groups = {g["name"] for g in client.get_json(f"{base}/groups").get("results", [])}
     if group not in groups:
-        _ok(client.post(f"{base}/groups", {"name": group, "label": group.replace("_", " ").title()}), group)
+        label = group.replace("_", " ").title()
+        _ok(client, client.post(f"{base}/groups", {"name": group, "label": label}), group)
     inputs = [
         {"name": name, "label": name.replace("_", " ").title(), "groupName": group, **_hubspot_type(schema)}
         for name, schema in missing.items()
     ]
-    _ok(client.post(f"{base}/batch/create", {"inputs": inputs}), ", ".join(missing))
+    _ok(client, client.post(f"{base}/batch/create", {"inputs": inputs}), ", ".join(missing))
 
 
-def _ok(response: Any, what: str) -> None:
+def _ok(client: HubSpotClient, response: Any, what: str) -> None:
     if response.status_code >= 300:
         raise ConfigError(
-            f"Could not create HubSpot property {what}: HTTP {response.status_code} {response.text}"
+            f"Could not create HubSpot property {what}: HTTP {response.status_code} "
+            f"{client.body_excerpt(response)}"
         )
 
 

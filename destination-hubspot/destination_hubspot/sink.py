@@ -21,7 +21,6 @@ from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotStreamMapping
 from destination_hubspot.properties import create, validate, written_properties
 from retl_shared.errors import ConfigError
-from retl_shared.http import excerpt
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target
 
@@ -140,7 +139,7 @@ class HubSpotSink(Sink):
         if status == 207:
             return self._partial(response.json(), records, positions)
         # 400/409/422 for the whole batch (the client raises for refusals of the request itself)
-        reason = _reason(response)
+        reason = _reason(response, self.client)
         return [Outcome.rejected(reason) if len(records) == 1 else Outcome.split(reason)] * len(records)
 
     def _partial(self, body: dict[str, Any], records: list[Record], positions: list[int]) -> list[Outcome]:
@@ -252,10 +251,12 @@ def _norm(value: Any) -> str:
     return str(value).strip().lower() if value is not None else ""
 
 
-def _reason(response: requests.Response) -> str:
+def _reason(response: requests.Response, client: HubSpotClient) -> str:
     try:
         body = response.json()
     except ValueError:
-        return f"HTTP {response.status_code}: {excerpt(response.text)}"
+        body = None
+    if not isinstance(body, dict):
+        return f"HTTP {response.status_code}: {client.body_excerpt(response)}"
     category = body.get("category", f"HTTP {response.status_code}")
-    return f"{category}: {excerpt(str(body.get('message', '')), 500)}"
+    return f"{category}: {client.redactor.excerpt(str(body.get('message', '')), 500)}"

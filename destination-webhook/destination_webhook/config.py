@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retl_shared.config import DestinationConfig, StreamMapping, secret
+from retl_shared.config import DestinationConfig, Password, StreamMapping, TemplatedUrl, Token, secret
 
 
 class NoAuth(BaseModel):
@@ -18,21 +18,21 @@ class NoAuth(BaseModel):
 class BearerAuth(BaseModel):
     model_config = ConfigDict(title="Bearer token")
     auth_type: Literal["bearer"] = "bearer"
-    token: str = secret(title="Token")
+    token: Token = secret(title="Token")
 
 
 class BasicAuth(BaseModel):
     model_config = ConfigDict(title="Basic")
     auth_type: Literal["basic"] = "basic"
-    username: str = Field(title="Username")
-    password: str = secret(title="Password")
+    username: Password = Field(title="Username")
+    password: Password = secret(title="Password")
 
 
 class ApiKeyAuth(BaseModel):
     model_config = ConfigDict(title="API key header")
     auth_type: Literal["api_key"] = "api_key"
-    header: str = Field("X-API-Key", title="Header name")
-    api_key: str = secret(title="API key")
+    header: str = Field("X-API-Key", title="Header name", pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    api_key: Token = secret(title="API key")
 
 
 Auth = Annotated[NoAuth | BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminator="auth_type")]
@@ -45,7 +45,7 @@ class BodyFormat(StrEnum):
 
 
 class WebhookStreamMapping(StreamMapping):
-    url: str | None = Field(
+    url: TemplatedUrl | None = Field(
         None,
         title="URL",
         description="This stream's endpoint, instead of the top-level one; may template record fields, "
@@ -62,14 +62,14 @@ class WebhookStreamMapping(StreamMapping):
 class WebhookConfig(DestinationConfig):
     model_config = ConfigDict(title="Webhook destination", extra="forbid")
 
-    url: str = Field(
+    url: TemplatedUrl = Field(
         title="URL",
         description="Endpoint that receives the records, e.g. https://example.com/hooks/crm; may template "
         "record fields into the path or query ({{ record.field }}).",
     )
     method: Literal["POST", "PUT", "PATCH"] = Field("POST", title="HTTP method")
     auth: Auth = Field(default_factory=NoAuth, title="Authentication")
-    headers: dict[str, str] = Field(
+    headers: dict[str, Password] = Field(
         default_factory=dict,
         title="Extra headers",
         description="Sent with every request; values are treated as secrets.",
@@ -97,7 +97,7 @@ class WebhookConfig(DestinationConfig):
     max_body_bytes: int = Field(
         5_000_000, ge=1024, title="Max body bytes", description="Batches are split to stay under this size."
     )
-    signing_secrets: list[str] = Field(
+    signing_secrets: list[Token] = Field(
         default_factory=list,
         title="Signing secrets",
         description="Standard Webhooks secrets (whsec_…); several sign each request during a key rotation.",

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import BodyFormat
 from destination_webhook.payload import PayloadTemplate, Template, body
 from destination_webhook.signing import message_id
 from retl_shared.errors import RequestTooLarge
 from retl_shared.mapping import MappingError
-from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
 
 ENVELOPE_OVERHEAD = 64  # {"stream":…,"records":[…],"count":…} around the records
 
@@ -48,9 +46,9 @@ class EndpointSink(Sink):
     def record_size(self, data: dict[str, Any]) -> int:
         """The payload's size; with a template that means rendering it here as well as when sending."""
         try:
-            return len(orjson.dumps(self._payload(data)))
+            return encoded_size(self._payload(data))
         except MappingError:
-            return len(orjson.dumps(data))  # the record is rejected with the reason when it is sent
+            return encoded_size(data)  # the record is rejected with the reason when it is sent
 
     def _payload(self, data: dict[str, Any]) -> Any:
         return self.template.apply(data) if self.template is not None else data

@@ -19,11 +19,13 @@ from airbyte_cdk.models import (
     AirbyteMessage,
     AirbyteMessageSerializer,
     ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteCatalogSerializer,
     ConnectorSpecification,
     ConnectorSpecificationSerializer,
     Status,
 )
 
+from retl_shared.catalog import parse_configured_catalog
 from retl_shared.destination import ActivationDestination
 from retl_shared.errors import SyncError
 
@@ -52,7 +54,8 @@ def cdk_destination(destination: type[ActivationDestination[Any]]) -> type[Desti
             out = io.BytesIO()
             instance = destination(stdout=out)
             lines = (orjson.dumps(AirbyteMessageSerializer.dump(m)) for m in input_messages)
-            instance.write(instance.load_config(dict(config)), configured_catalog.streams, lines)
+            catalog = parse_configured_catalog(ConfiguredAirbyteCatalogSerializer.dump(configured_catalog))
+            instance.write(instance.load_config(dict(config)), catalog, lines)
             for line in out.getvalue().splitlines():
                 yield AirbyteMessageSerializer.load(orjson.loads(line))
 

@@ -7,10 +7,14 @@ in every destination, so a user learns it once.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class NullPolicy(StrEnum):
@@ -35,6 +39,88 @@ class FieldType(StrEnum):
     datetime = "datetime"
     json = "json"
     any = "any"
+
+
+def _characters(value: str) -> str | None:
+    """What kind of stray character a pasted value holds, if any."""
+    if any(c in "\r\n" for c in value):
+        return "a line break"
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        return "a control character"
+    if value != value.strip():
+        return "a space at its start or end"
+    return None
+
+
+def _token(value: str) -> str:
+    """API keys and tokens hold no whitespace at all: a stray one is a paste error, and would reach
+    the HTTP headers (where requests' errors would print the value)."""
+    found = _characters(value) or ("a space" if any(c.isspace() for c in value) else None)
+    if found:
+        raise PydanticCustomError("pasted", "contains {found}: paste it again without it", {"found": found})
+    return value
+
+
+def _password(value: str) -> str:
+    """Passwords may hold inner spaces, but no line breaks, control characters or edge whitespace."""
+    found = _characters(value)
+    if found:
+        raise PydanticCustomError("pasted", "contains {found}: paste it again without it", {"found": found})
+    return value
+
+
+# A secret with no whitespace at all (API keys, tokens, signing secrets).
+Token = Annotated[str, AfterValidator(_token)]
+# A secret that may hold inner spaces (passwords, header values).
+Password = Annotated[str, AfterValidator(_password)]
+
+
+_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+
+
+def check_url(value: str, *, templated: bool = False) -> str:
+    """An http(s) URL with a host; the error shows what was typed (a password in it masked).
+
+    ``templated`` URLs may hold ``{{ record.x }}`` in their path or query, never in the host.
+    """
+    shown = {"shown": _shown_url(value)}
+    if "{" in urlsplit(value).netloc:
+        raise PydanticCustomError(
+            "url", "{shown} has no fixed host name (a template cannot make the host)", shown
+        )
+    rendered = _TEMPLATE.sub("t", value) if templated else value  # a template's own spaces are not the URL's
+    if _characters(rendered) or any(c.isspace() for c in rendered):
+        raise PydanticCustomError("url", "{shown} holds a space or line break", shown)
+    if "{{" in rendered or "{%" in rendered:
+        raise PydanticCustomError("url", "{shown} may not hold a template here", shown)
+    parts = urlsplit(rendered)
+    if parts.scheme not in ("http", "https"):
+        raise PydanticCustomError("url", "{shown} is not an http:// or https:// URL", shown)
+    if not parts.hostname or "%" in parts.netloc:
+        raise PydanticCustomError("url", "{shown} has no host name", shown)
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise PydanticCustomError("url", "{shown} has a port that is not a number", shown) from None
+    return value
+
+
+def _shown_url(value: str) -> str:
+    """The URL as typed, for a message: a password in it (https://user:pw@host) is masked."""
+    parts = urlsplit(value)
+    if parts.password:
+        value = value.replace(f":{parts.password}@", ":****@", 1)
+    return repr(value[:200])
+
+
+def _base_url(value: str) -> str:
+    return check_url(value) if value else value
+
+
+# An http(s) URL with a host (the empty string means "the vendor's default", where allowed).
+HttpUrl = Annotated[str, AfterValidator(check_url)]
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
+TemplatedUrl = Annotated[str, AfterValidator(lambda value: check_url(value, templated=True))]
 
 
 def secret(**kwargs: Any) -> Any:
@@ -113,7 +199,7 @@ class DestinationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    api_base_url: str = Field(
+    api_base_url: BaseUrl = Field(
         "",
         title="API base URL",
         description="Where the vendor API lives. Change it only for a sandbox or a proxy.",

@@ -1,7 +1,8 @@
 """The base every destination subclasses: spec, check, discover and write over the Airbyte protocol.
 
 The CDK's ``Destination`` parses only spec/check/write and has no DESTINATION_CATALOG message
-(protocol 0.16), so the command line is ours; message shapes come from the protocol dataclasses.
+(protocol 0.16), so the command line is ours, and the CDK is not imported at all: it would cost every
+process (spec, check, write) seconds of start-up.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar
 
 import orjson
-from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAirbyteStream
 
+from retl_shared.catalog import ConfiguredStream, parse_configured_catalog
 from retl_shared.config import DestinationConfig, StreamMapping
 from retl_shared.errors import ConfigError, SyncError
+from retl_shared.http import quick_answers
 from retl_shared.mapping import Mapper, mapping_problems
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
@@ -116,7 +118,7 @@ class ActivationDestination(ABC, Generic[C]):
         ]
         return {"type": "DESTINATION_CATALOG", "destination_catalog": {"operations": operations}}
 
-    def write(self, config: C, catalog: Sequence[ConfiguredAirbyteStream], lines: Iterable[bytes]) -> None:
+    def write(self, config: C, catalog: Sequence[ConfiguredStream], lines: Iterable[bytes]) -> None:
         routes = self.build_routes(config, catalog)
         WriteLoop(
             routes,
@@ -128,14 +130,14 @@ class ActivationDestination(ABC, Generic[C]):
 
     # --- routing ----------------------------------------------------------------------------------------
 
-    def build_routes(self, config: C, catalog: Sequence[ConfiguredAirbyteStream]) -> dict[StreamKey, Route]:
+    def build_routes(self, config: C, catalog: Sequence[ConfiguredStream]) -> dict[StreamKey, Route]:
         """One route per configured stream; every mapping problem at once, as one config error.
 
         Everything that would fail every record is found here, before anything is sent: a stream
         without a mapping in a destination with several objects, `fields` naming columns the stream
         lacks, a match key the mapping never produces, a template that does not compile.
         """
-        mappings = [(cs, config.mapping_for(cs.stream.name, cs.stream.namespace)) for cs in catalog]
+        mappings = [(cs, config.mapping_for(cs.name, cs.namespace)) for cs in catalog]
         objects = self._objects_for(config, (m for _, m in mappings if m is not None))
         routes: dict[StreamKey, Route] = {}
         problems: list[str] = []
@@ -143,17 +145,13 @@ class ActivationDestination(ABC, Generic[C]):
             try:
                 if entry is None and self.single_object is None:
                     raise ConfigError(
-                        f"stream {configured.stream.name!r} is in the catalog but has no entry in `streams`: "
+                        f"stream {configured.name!r} is in the catalog but has no entry in `streams`: "
                         "add one naming its object, or leave the stream out of the connection"
                     )
-                mapping = entry or StreamMapping(stream=configured.stream.name)
+                mapping = entry or StreamMapping(stream=configured.name)
                 object_spec = self._object_for(config, mapping, objects)
-                mode = getattr(
-                    configured.destination_sync_mode, "value", str(configured.destination_sync_mode)
-                )
-                operation = self._operation_for(mapping, object_spec, mode)
-                schema = configured.stream.json_schema or {}
-                columns = dict(schema.get("properties") or {})
+                operation = self._operation_for(mapping, object_spec, configured.destination_sync_mode)
+                columns = configured.columns
                 match_key = self._match_key(mapping, object_spec, operation, configured)
                 problems += mapping_problems(mapping, columns, match_key)
                 mapper = Mapper(mapping, object_spec.field_types, match_key)
@@ -165,7 +163,7 @@ class ActivationDestination(ABC, Generic[C]):
             except ConfigError as exc:
                 problems.append(exc.message)
                 continue
-            key: StreamKey = (configured.stream.namespace, configured.stream.name)
+            key: StreamKey = configured.key
             routes[key] = Route(key, mapper, sink, config.batch_size)
         if problems:
             raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
@@ -202,14 +200,14 @@ class ActivationDestination(ABC, Generic[C]):
 
     @staticmethod
     def _match_key(
-        mapping: StreamMapping, spec: ObjectSpec, operation: str, configured: ConfiguredAirbyteStream
+        mapping: StreamMapping, spec: ObjectSpec, operation: str, configured: ConfiguredStream
     ) -> list[str]:
         """The mapping's, else the operation's first matching key, else the stream's primary key renamed."""
         if mapping.match_key:
             return mapping.match_key
         if spec.keys_for(operation):
             return spec.keys_for(operation)[0]
-        primary_key = configured.primary_key or configured.stream.source_defined_primary_key or []
+        primary_key = configured.primary_key or configured.source_defined_primary_key
         return [mapping.fields.get(path[-1], path[-1]) for path in primary_key if path]
 
     # --- entry point --------------------------------------------------------------------------------------
@@ -217,17 +215,19 @@ class ActivationDestination(ABC, Generic[C]):
     def run(self, argv: Sequence[str] | None = None, stdin: IO[bytes] | None = None) -> int:
         args = self._parser().parse_args(argv)
         _route_logging(self.output)
+        if args.command == "check":
+            return self._run_check(args.config)
         try:
             if args.command == "spec":
                 self.output.write({"type": "SPEC", "spec": self.spec()})
                 return 0
             config = self.load_config(_read_json(args.config, "config"))
-            if args.command == "check":
-                return self._run_check(config)
             if args.command == "discover":
                 self.output.write(self.discover(config))
                 return 0
-            catalog = ConfiguredAirbyteCatalogSerializer.load(_read_json(args.catalog, "catalog")).streams
+            catalog = parse_configured_catalog(
+                _read_json(args.catalog, "catalog"), f"the configured catalog {args.catalog}"
+            )
             self.write(config, catalog, stdin if stdin is not None else sys.stdin.buffer)
             return 0
         except SyncError as exc:
@@ -239,13 +239,20 @@ class ActivationDestination(ABC, Generic[C]):
             )
             return 1
 
-    def _run_check(self, config: C) -> int:
+    def _run_check(self, config_path: str) -> int:
+        """Always a CONNECTION_STATUS (exit 0), whatever is wrong, saying what to fix; every request gives
+        up after a few seconds instead of retrying for the write path's minutes."""
         try:
-            self.check(config)
+            with quick_answers():
+                self.check(self.load_config(_read_json(config_path, "config")))
         except SyncError as exc:
-            status = {"status": "FAILED", "message": self.redactor.redact(exc.message)}
+            status = {"status": "FAILED", "message": exc.message}
+        except Exception as exc:  # a bug of ours: still an answer the platform can show
+            message = f"check failed unexpectedly: {type(exc).__name__}: {exc}"
+            status = {"status": "FAILED", "message": message}
         else:
             status = {"status": "SUCCEEDED", "message": "Connected; every stream mapping is valid."}
+        status["message"] = self.redactor.redact(status["message"])
         self.output.write({"type": "CONNECTION_STATUS", "connectionStatus": status})
         return 0
 

@@ -23,7 +23,9 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +44,21 @@ log = logging.getLogger("retl.http")
 RECORD_LEVEL_STATUS = frozenset({400, 409, 422})
 # Statuses that mean "not processed, try later": repeating such a request never duplicates a write.
 SAFE_TO_REPEAT_STATUS = frozenset({408, 429})
+_LOST = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 _NOT_RETRYABLE_5XX = frozenset({501, 505})  # not implemented, version not supported: our request
+# `check` must answer promptly: there, a request gives up after this long, retries included.
+CHECK_SECONDS = 10.0
+_BUDGET: ContextVar[float | None] = ContextVar("request_budget", default=None)
+
+
+@contextmanager
+def quick_answers(seconds: float = CHECK_SECONDS) -> Iterator[None]:
+    """Within this block every request gives up after ``seconds``, retries and waits included."""
+    token = _BUDGET.set(seconds)
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
 
 
 class Decision(Enum):
@@ -63,11 +79,6 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
-
-
-def excerpt(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def host_of(url: str) -> str:
@@ -171,7 +182,7 @@ class ApiClient:
 
     def body_excerpt(self, response: requests.Response, limit: int = 300) -> str:
         """A short excerpt of an answer's body for messages: secrets masked first, then cut."""
-        return excerpt(self._safe(response.text), limit) or "(empty body)"
+        return self.redactor.excerpt(response.text, limit) or "(empty body)"
 
     def attempt_headers(self, headers: Mapping[str, str], body: bytes | None) -> dict[str, str]:
         """Headers computed afresh for every attempt (e.g. a signature over the attempt's timestamp)."""
@@ -208,7 +219,10 @@ class ApiClient:
         ``TransientError`` (retries exhausted) or ``OutcomeUnknown``.
         """
         url = self.url(path)
-        kwargs.setdefault("timeout", self.timeout)
+        budget = _BUDGET.get()
+        deadline = time.monotonic() + budget if budget else None
+        timeout = min(self.timeout, budget) if budget else self.timeout
+        kwargs.setdefault("timeout", timeout)
         kwargs.setdefault("allow_redirects", False)
         kwargs.setdefault("verify", self.verify)
         refreshed = False
@@ -225,7 +239,17 @@ class ApiClient:
                 response = self.session.request(method, url, **kwargs)
             except requests.exceptions.SSLError as exc:
                 raise self.tls_error(url, exc) from None
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except requests.exceptions.InvalidHeader:
+                # requests' message quotes the header's value, which may be a secret: never shown
+                raise ConfigError(
+                    "A header value is not valid (a line break or other control character in a credential "
+                    "or header): paste the credentials and headers again."
+                ) from None
+            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+                raise ConfigError(f"{self._safe(url)} is not a valid URL ({type(exc).__name__}).") from None
+            except requests.exceptions.InvalidSchema:
+                raise ConfigError(f"{self._safe(url)} is not an http:// or https:// URL.") from None
+            except _LOST as exc:
                 if _never_connected(exc):
                     problem = f"cannot connect to {self._safe(host_of(url))} ({_connect_reason(exc)})"
                 else:
@@ -266,6 +290,11 @@ class ApiClient:
                 if status == 429 and self.rate_limiter is not None:
                     self.rate_limiter.pause(wait)  # every worker waits, not just this one
                     wait_here = 0.0
+            if deadline is not None and time.monotonic() + wait > deadline:
+                raise TransientError(
+                    f"No answer within {budget:.0f} s: {problem}. Check the URL and that the API is "
+                    "reachable from where the connector runs."
+                )
             if attempt < self.max_retries:
                 log.warning("%s; retry %d/%d in %.1f s", problem, attempt + 1, self.max_retries, wait)
                 self.sleep(wait_here if wait_here is not None else wait)

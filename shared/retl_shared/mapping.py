@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -33,6 +34,15 @@ class MappingError(ValueError):
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")  # Python's datetime keeps microseconds only
+
+
+def _to_key(value: Any) -> str:
+    """A match key value as text: one value, never an object or a list serialised into an id."""
+    if isinstance(value, dict | list):
+        raise ValueError(
+            f"the match key holds {'an object' if isinstance(value, dict) else 'a list'}, not one value"
+        )
+    return _to_string(value)
 
 
 def _to_string(value: Any) -> str:
@@ -69,7 +79,12 @@ def _to_number(value: Any) -> int | float:
         _to_decimal(value)  # rejects NaN and infinities
         return value
     number = _to_decimal(value)
-    return int(number) if number == number.to_integral_value() else float(number)
+    if number == number.to_integral_value():
+        return int(number)
+    as_float = float(number)
+    if not math.isfinite(as_float):  # 1.5E+999 is finite as a decimal, not as a float
+        raise ValueError(f"{_excerpt(value)} is out of the range of a number")
+    return as_float
 
 
 def _to_decimal_string(value: Any) -> str:
@@ -170,6 +185,9 @@ class Mapper:
         self.match_key = list(match_key or [])
         types = {**(field_types or {}), **mapping.field_types}
         self.coercions = {name: COERCIONS[kind] for name, kind in types.items() if kind in COERCIONS}
+        for name in self.match_key:
+            if self.coercions.get(name) is _to_string:
+                self.coercions[name] = _to_key
 
     def map(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
         """The mapped fields and the match key (None when the stream has none); raises MappingError."""

@@ -1,21 +1,42 @@
 """Keep secrets out of every line the connectors print.
 
 Secrets are collected from the config (every field marked ``airbyte_secret``) and from values
-the clients derive at run time (OAuth access tokens, Basic auth headers). Log and trace text is
-passed through ``Redactor.redact``; a logging filter applies it to Python's logging as well.
+the clients derive at run time (OAuth access tokens, Basic auth ``user:secret`` pairs). Each is
+masked in every form it travels or is printed in: as typed, base64 (Basic auth), URL-encoded, and
+escaped the way ``repr``/JSON show it. Log and trace text is passed through ``Redactor.redact``; a
+logging filter applies it to Python's logging as well. Text is always masked before it is cut to an
+excerpt (``Redactor.excerpt``): a secret cut in half would no longer match.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "****"
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+
+
+def forms(secret: str) -> set[str]:
+    """The ways a secret can show up in text: as typed, base64, URL-encoded, repr- and JSON-escaped."""
+    found = {
+        secret,
+        base64.b64encode(secret.encode()).decode(),
+        base64.urlsafe_b64encode(secret.encode()).decode(),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+    padded = {form.rstrip("=") for form in found}  # base64 in a text may have lost its padding
+    return {form for form in found | padded if len(form) >= _MIN_SECRET_LENGTH}
 
 
 class Redactor:
@@ -26,19 +47,23 @@ class Redactor:
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        """Register secret values, with the encodings they travel in (Basic auth base64)."""
+        """Register secret values, with every form they travel or are printed in."""
         with self._lock:
             for secret in secrets:
                 if not isinstance(secret, str) or len(secret) < _MIN_SECRET_LENGTH:
                     continue
-                self._secrets.add(secret)
-                self._secrets.add(base64.b64encode(secret.encode()).decode())
+                self._secrets |= forms(secret)
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
 
     def redact(self, text: str) -> str:
         pattern = self._pattern
         return pattern.sub(MASK, text) if pattern is not None else text
+
+    def excerpt(self, text: str, limit: int = 300) -> str:
+        """A short, single-line excerpt for messages: masked first, then cut."""
+        text = " ".join(self.redact(text).split())
+        return text if len(text) <= limit else text[: limit - 3] + "..."
 
     def logging_filter(self) -> logging.Filter:
         redactor = self

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from retl_shared.config import FieldType, StreamMapping
+from retl_shared.mapping import MappingError
 
 # The operation each Airbyte destination sync mode stands for, unless a destination says otherwise.
 OPERATION_FOR_SYNC_MODE = {
@@ -54,6 +55,15 @@ class Outcome:
 
 
 ACCEPTED = Outcome(Result.accepted)
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as JSON; one that JSON encoders refuse (nested more than 254 levels deep) is a
+    MappingError, so that record alone is rejected."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError as exc:
+        raise MappingError(None, f"the record cannot be written as JSON: {exc}") from None
 
 
 @dataclass(slots=True)
@@ -146,8 +156,9 @@ class Sink(ABC):
         self.operation = target.operation
 
     def record_size(self, data: dict[str, Any]) -> int:
-        """Bytes this record adds to a request body; override when the API's encoding differs."""
-        return len(orjson.dumps(data))
+        """Bytes this record adds to a request body; override when the API's encoding differs. Raises
+        MappingError for a record that cannot be sent at all."""
+        return encoded_size(data)
 
     def normalize_key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
         """How the API compares match keys (e.g. case-insensitive emails); used to deduplicate."""

@@ -281,7 +281,11 @@ class WriteLoop:
             field = route.mapper.match_key[0] if route.mapper.match_key else None
             self._reject_now(route, field, "the match key holds a list or an object, not one value", None)
             return
-        size = route.sink.record_size(data)
+        try:
+            size = route.sink.record_size(data)
+        except MappingError as exc:
+            self._reject_now(route, exc.field, exc.reason, key)
+            return
         limit = route.limits.max_record_bytes
         if limit and size > limit:
             self._reject_now(route, None, f"record is {size} bytes; the API accepts at most {limit}", key)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 
 from retl_shared import spec as retl_spec
-from retl_shared.config import secret
+from retl_shared.config import Password, Token, secret
 from retl_shared.errors import ConfigError
 
 __all__ = ["ConfigError", "Lookback", "SourceConfig", "parse_config", "spec_schema"]
@@ -56,7 +56,7 @@ class PasswordCredentials(BaseModel):
     model_config = ConfigDict(title="Password", extra="forbid")
 
     auth_type: Literal["password"] = Field(title="Authentication", description="User name and password.")
-    password: str = secret(title="Password", description="The user's password.", min_length=1)
+    password: Password = secret(title="Password", description="The user's password.", min_length=1)
 
 
 class KeyPairCredentials(BaseModel):
@@ -83,7 +83,7 @@ class TokenCredentials(BaseModel):
     auth_type: Literal["pat"] = Field(
         title="Authentication", description="A programmatic access token (PAT) generated for the user."
     )
-    token: str = secret(title="Token", description="The programmatic access token.", min_length=1)
+    token: Token = secret(title="Token", description="The programmatic access token.", min_length=1)
 
 
 Credentials = Annotated[

@@ -63,7 +63,7 @@ def test_payload_template_and_templated_urls(webhook_receiver: WebhookReceiver, 
     broken = record_line("people", {"email": "no-id@x.com", "plan": "pro"})
     run = write(
         tmp_path,
-        {"url": "unused", "batch_size": 10, "streams": [mapping], "max_rejected_ratio": 0.5},
+        {"url": "https://unused.example", "batch_size": 10, "streams": [mapping], "max_rejected_ratio": 0.5},
         [*people(2), broken],
     )
     paths = sorted(d.request.path for d in webhook_receiver.deliveries)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import requests
 
 from retl_shared.errors import ConfigError, TransientError
-from retl_shared.http import ApiClient, excerpt
+from retl_shared.http import ApiClient, Decision
 from retl_shared.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -184,15 +184,22 @@ class _Rest(ApiClient):
     def refresh_auth(self) -> bool:
         return self.tokens is not None and self.tokens.renew()
 
+    def classify(self, response: requests.Response) -> Decision:
+        """Other 4xx (404 for a missing resource, 409 for a sync already running) are read by the caller."""
+        status = response.status_code
+        if 400 <= status < 500 and status not in (401, 403, 408, 413, 429):
+            return Decision.ok
+        return super().classify(response)
+
     def auth_error(self, response: requests.Response) -> ConfigError:
-        return ConfigError(_refused(response.status_code, response.text))
+        return ConfigError(_refused(response.status_code, response.text, self.redactor))
 
 
-def _refused(status: int, text: str) -> str:
+def _refused(status: int, text: str, redactor: Redactor) -> str:
     return (
-        f"Airbyte refused the credentials (HTTP {status}): {excerpt(text)}. Check AIRBYTE_CLIENT_ID and "
-        "AIRBYTE_CLIENT_SECRET (or AIRBYTE_TOKEN), that the token is not expired, and that they may use "
-        "this workspace."
+        f"Airbyte refused the credentials (HTTP {status}): {redactor.excerpt(text)}. Check "
+        "AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET (or AIRBYTE_TOKEN), that the token is not expired, "
+        "and that they may use this workspace."
     )
 
 
@@ -213,13 +220,14 @@ def _json_or_raise(rest: ApiClient, method: str, path: str, **kwargs: Any) -> An
     try:
         return response.json()
     except ValueError:
-        raise ApiUnavailable(f"{method} {path} answered with non-JSON: {excerpt(response.text)}") from None
+        body = rest.redactor.excerpt(response.text)
+        raise ApiUnavailable(f"{method} {path} answered with non-JSON: {body}") from None
 
 
 def _status_error(status: int, what: str, text: str, redactor: Redactor) -> AirbyteError:
-    detail = redactor.redact(excerpt(text))
+    detail = redactor.excerpt(text)
     if status in (401, 403):
-        return AirbyteError(redactor.redact(_refused(status, text)))
+        return AirbyteError(_refused(status, text, redactor))
     if status == 404:
         return AirbyteError(f"{what}: not found (HTTP 404): {detail}")
     if status == 409:
