@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="retl", description="Reverse-ETL connector tools for Airbyte.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
+    _add_catalog(commands)
     _add_airbyte(commands)
     args = parser.parse_args(argv)
     return int(args.handler(args))
@@ -81,6 +83,80 @@ def _run(args: argparse.Namespace) -> int:
     for failure in result.failures():
         print(f"retl: {failure}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def _add_catalog(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    catalog = commands.add_parser(
+        "catalog",
+        help="make a configured catalog from a source's discover output",
+        description=(
+            "Reads `<source> discover` output (a file, or - for stdin) and prints a configured catalog: "
+            "each stream incremental by its cursor when it has one (else full refresh), append_dedup by "
+            "its primary key when it has one (else append). Example: uv run source-warehouse-model "
+            "discover --config source.json | uv run retl catalog - > catalog.json"
+        ),
+    )
+    catalog.add_argument("discover", metavar="FILE", help="discover output, or - for stdin")
+    catalog.add_argument(
+        "--stream", action="append", default=[], metavar="NAME", help="only this stream (repeatable)"
+    )
+    catalog.add_argument("--sync-mode", choices=["incremental", "full_refresh"], help="for every stream")
+    catalog.add_argument(
+        "--destination-sync-mode", metavar="MODE", help="append_dedup, append, update, soft_delete…"
+    )
+    catalog.add_argument(
+        "--cursor",
+        action="append",
+        default=[],
+        metavar="STREAM=COLUMN",
+        help="a stream's cursor (repeatable)",
+    )
+    catalog.add_argument(
+        "--primary-key",
+        action="append",
+        default=[],
+        metavar="STREAM=COL[,COL]",
+        help="a stream's key (repeatable)",
+    )
+    catalog.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of stdout")
+    catalog.set_defaults(handler=_catalog)
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from retl_shared.configure import Choices, configured_catalog, discovered_streams
+    from retl_shared.errors import ConfigError
+
+    try:
+        text = sys.stdin.buffer.read() if args.discover == "-" else Path(args.discover).read_bytes()
+        choices = Choices(
+            streams=args.stream,
+            sync_mode=args.sync_mode,
+            destination_sync_mode=args.destination_sync_mode,
+            cursors=dict(_pair(item, "--cursor") for item in args.cursor),
+            primary_keys={
+                name: value.split(",")
+                for name, value in (_pair(i, "--primary-key") for i in args.primary_key)
+            },
+        )
+        catalog = configured_catalog(discovered_streams(text), choices)
+    except (ConfigError, OSError) as exc:
+        print(f"retl: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    text_out = json.dumps(catalog, indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text_out)
+    else:
+        sys.stdout.write(text_out)
+    return 0
+
+
+def _pair(text: str, flag: str) -> tuple[str, str]:
+    from retl_shared.errors import ConfigError
+
+    name, _, value = text.partition("=")
+    if not name or not value:
+        raise ConfigError(f"{flag} takes STREAM=VALUE, not {text!r}")
+    return name, value
 
 
 def _add_airbyte(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
