@@ -1,5 +1,5 @@
 """Start-up: no connector's entry module imports the CDK (it costs every spec, check and write process
-seconds); the CDK is only for the standard tests' adapters (retl_shared.cdk, source_warehouse_model.source)."""
+seconds); the CDK is only for the standard tests' adapters (retl_shared.cdk, the source's source.py)."""
 
 from __future__ import annotations
 

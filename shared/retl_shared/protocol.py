@@ -18,6 +18,10 @@ import orjson
 from retl_shared.redaction import Redactor
 
 FAILURE_TYPES = ("config_error", "system_error", "transient_error")
+# ANALYTICS traces `retl run` reads: a destination's per-stream counts at the end of a write, and the
+# source's added/updated/deleted/unmodified counts of a diff stream.
+WRITE_SUMMARY = "retl_write_summary"
+CHANGE_COUNTS = "retl_change_counts"
 
 
 class BadLine(Exception):
@@ -76,6 +80,14 @@ class Output:
         if internal_message:
             error["internal_message"] = self.redactor.redact(internal_message)
         self.write({"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": now_ms(), "error": error}})
+
+    def analytics_trace(self, kind: str, value: dict[str, Any]) -> None:
+        """A machine-readable fact for `retl run` (the platform ignores it): ``value`` travels as JSON text,
+        as the protocol's ANALYTICS trace carries a string."""
+        analytics = {"type": kind, "value": self.redactor.redact(orjson.dumps(value).decode())}
+        self.write(
+            {"type": "TRACE", "trace": {"type": "ANALYTICS", "emitted_at": now_ms(), "analytics": analytics}}
+        )
 
     def estimate_trace(self, stream: str, namespace: str | None, row_estimate: int) -> None:
         estimate = {"name": stream, "type": "STREAM", "row_estimate": row_estimate}

@@ -21,7 +21,7 @@ from typing import IO, Any, TextIO
 
 import orjson
 
-from retl_shared.protocol import state_stream_key
+from retl_shared.protocol import CHANGE_COUNTS, WRITE_SUMMARY, state_stream_key
 
 StreamKey = tuple[str | None, str]  # (namespace, name)
 StateKey = StreamKey | None  # None: a GLOBAL or LEGACY state, which covers every stream
@@ -50,8 +50,16 @@ class SyncOptions:
 @dataclass
 class StreamCounts:
     read: int = 0
-    confirmed: int = 0
-    rejected: int = 0
+    confirmed: int = 0  # records before the states the destination echoed (and the state file keeps)
+    rejected: int = 0  # of those, rejected
+    estimate: int | None = None  # rows the source expects to read (its ESTIMATE trace)
+    # From the destination's summary at the end of its write (an ANALYTICS trace), when it sends one:
+    written: int | None = None
+    merged: int = 0
+    skipped: int = 0
+    reasons: list[tuple[int, str]] = field(default_factory=list)  # the commonest rejections
+    would: dict[str, int] = field(default_factory=dict)  # dry run: what would happen
+    changes: dict[str, int] = field(default_factory=dict)  # diff streams: added, updated, deleted, unmodified
 
 
 @dataclass
@@ -359,7 +367,12 @@ class _Sync:
                 process.kill()
 
     def _show(self, side: SideResult, message: dict[str, Any]) -> None:
-        """Print LOG messages (WARN and up unless verbose) and TRACE errors; other messages are dropped."""
+        """Print LOG messages (WARN and up unless verbose) and TRACE errors; keep the counts the ESTIMATE
+        and ANALYTICS traces carry; other messages are dropped."""
+        trace = message.get("trace") if message["type"] == "TRACE" else None
+        if isinstance(trace, dict) and trace.get("type") in ("ESTIMATE", "ANALYTICS"):
+            self._take_counts(trace)
+            return
         if message["type"] == "LOG":
             log = message.get("log") or {}
             level = str(log.get("level", "INFO")).upper()
@@ -373,6 +386,35 @@ class _Sync:
             )
             if self.options.verbose and error.get("internal_message"):
                 self.console.line(f"  {error['internal_message']}")
+
+    def _take_counts(self, trace: dict[str, Any]) -> None:
+        if trace["type"] == "ESTIMATE":
+            estimate = trace.get("estimate") or {}
+            if isinstance(estimate.get("row_estimate"), int) and isinstance(estimate.get("name"), str):
+                with self.lock:
+                    self._counts((estimate.get("namespace"), estimate["name"])).estimate = estimate[
+                        "row_estimate"
+                    ]
+            return
+        analytics = trace.get("analytics") or {}
+        try:
+            value = orjson.loads(analytics.get("value") or "null")
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(value, dict) or not isinstance(value.get("stream"), str):
+            return
+        with self.lock:
+            counts = self._counts((value.get("namespace"), value["stream"]))
+            if analytics.get("type") == WRITE_SUMMARY:
+                counts.written = int(value.get("written", 0))
+                counts.merged = int(value.get("merged", 0))
+                counts.skipped = int(value.get("skipped", 0))
+                counts.reasons = [(int(n), str(reason)) for reason, n in value.get("reasons") or []]
+                counts.would = {str(k): int(v) for k, v in (value.get("would") or {}).items()}
+            elif analytics.get("type") == CHANGE_COUNTS:
+                counts.changes = {
+                    k: int(value.get(k, 0)) for k in ("added", "updated", "deleted", "unmodified")
+                }
 
     def _show_stray(self, side: SideResult, line: bytes) -> None:
         """A stdout line that is not a protocol message: the platform logs it at INFO, so only with -v."""
@@ -394,10 +436,11 @@ class _Sync:
             now = time.monotonic()
             rate = (read - last_read) / (now - last_time)
             last_time, last_read = now, read
+            confirmed = sum(c.confirmed for _, c in streams)
+            rejected = sum(c.rejected for _, c in streams)
             text = (
-                f"read {read:,} | written {sum(c.confirmed for _, c in streams):,}"
-                f" | rejected {sum(c.rejected for _, c in streams):,} | {rate:,.0f}/s"
-                f" | {_clock(now - started)}"
+                f"read {read:,}{_share(streams, read, rate)} | written {confirmed - rejected:,}"
+                f" | rejected {rejected:,} | {rate:,.0f}/s | {_clock(now - started)}"
             )
             named = [(key, c) for key, c in streams if key is not None]
             if 1 < len(named) <= 3:
@@ -462,19 +505,53 @@ def _clock(seconds: float) -> str:
     return str(timedelta(seconds=round(seconds)))
 
 
+def _share(streams: list[tuple[StateKey, StreamCounts]], read: int, rate: float) -> str:
+    """ " of ~N (P %), ETA" from the source's estimates, once every stream read so far has one."""
+    estimates = [c.estimate for key, c in streams if key is not None and (c.read or c.estimate is not None)]
+    if not estimates or None in estimates:
+        return ""
+    expected = max(sum(e for e in estimates if e is not None), read)
+    text = f" of ~{expected:,} ({read / expected:.0%})" if expected else ""
+    if rate > 0 and expected > read:
+        text += f", ETA {_clock((expected - read) / rate)}"
+    return text
+
+
+SUMMARY_COLUMNS = ("read", "written", "merged", "rejected", "skipped", "confirmed")
+
+
 def format_summary(result: SyncResult) -> str:
-    """A per-stream table of records read, confirmed and rejected, then exit codes and elapsed time."""
-    rows = [["stream", "read", "confirmed", "rejected"]]
+    """A per-stream table (read, written, merged, rejected, skipped, and the records the saved state
+    confirms), the commonest rejections, a dry run's preview, then exit codes and elapsed time."""
+    rows = [["stream", *SUMMARY_COLUMNS]]
+    totals = dict.fromkeys(SUMMARY_COLUMNS, 0)
+    notes: list[str] = []
     for key, c in result.streams.items():
-        read = "" if key is None else f"{c.read:,}"  # a GLOBAL state's counts cover every stream
-        rows.append([_stream_name(key), read, f"{c.confirmed:,}", f"{c.rejected:,}"])
-    totals = [sum(getattr(c, f) for c in result.streams.values()) for f in ("read", "confirmed", "rejected")]
-    rows.append(["total", *(f"{n:,}" for n in totals)])
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        written = c.written if c.written is not None else c.confirmed - c.rejected
+        rejected = max(c.rejected, sum(n for n, _ in c.reasons))
+        values = {"read": c.read, "written": written, "merged": c.merged, "rejected": rejected}
+        values |= {"skipped": c.skipped, "confirmed": c.confirmed}
+        for column, value in values.items():
+            totals[column] += value
+        cells = [f"{values[column]:,}" for column in SUMMARY_COLUMNS]
+        if key is None:  # a GLOBAL state's counts cover every stream
+            cells[0] = ""
+        rows.append([_stream_name(key), *cells])
+        name = _stream_name(key)
+        if c.changes:
+            notes.append(f"{name}: " + ", ".join(f"{kind} {n:,}" for kind, n in c.changes.items()))
+        if c.would:
+            notes.append(
+                f"{name}: dry run, would " + ", ".join(f"{what} {n:,}" for what, n in c.would.items())
+            )
+        notes += [f"{name}: rejected {n:,} × {reason}" for n, reason in c.reasons]
+    rows.append(["total", *(f"{totals[column]:,}" for column in SUMMARY_COLUMNS)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
         numbers = (cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))
         lines.append("  ".join([row[0].ljust(widths[0]), *numbers]))
+    lines += notes
     lines.append(
         f"source {_describe_exit(result.source.exit_code)} | destination"
         f" {_describe_exit(result.destination.exit_code)} | elapsed {_clock(result.elapsed)}"

@@ -36,7 +36,7 @@ from typing import Any
 
 from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, SyncError, TransientError
 from retl_shared.mapping import Mapper, MappingError
-from retl_shared.protocol import BadLine, Output, read_messages, state_stream_key
+from retl_shared.protocol import WRITE_SUMMARY, BadLine, Output, read_messages, state_stream_key
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink
 
 log = logging.getLogger("retl.writer")
@@ -583,6 +583,17 @@ class WriteLoop:
             log.info(line)
             for reason, count in s.reasons.most_common(10):
                 log.info("  rejected %d × %s", count, reason)
+            summary = {
+                "stream": route.stream[1],
+                "namespace": route.stream[0],
+                "read": s.read,
+                "written": 0 if self.dry_run else s.accepted,
+                "merged": s.merged,
+                "rejected": s.rejected,
+                "reasons": s.reasons.most_common(5),
+                "would": dict(s.actions) if self.dry_run else {},
+            }
+            self.output.analytics_trace(WRITE_SUMMARY, summary)
         if self.dry_run:
             log.info("dry run: nothing was written; %d state(s) withheld", self._states_withheld)
         log.info("done: %s", self._totals_line())

@@ -19,6 +19,18 @@ from retl_shared.runner import Console, StateFile, SyncOptions, format_summary, 
 FAKES = Path(__file__).parent / "fake_connectors"
 
 
+def summary_rows(text: str) -> dict[str, dict[str, str]]:
+    """The summary table as stream → column → cell."""
+    lines = text.splitlines()
+    header = lines[0].split()
+    rows = {}
+    for line in lines[1:]:
+        cells = line.split()
+        if len(cells) == len(header):
+            rows[cells[0]] = dict(zip(header[1:], cells[1:], strict=True))
+    return rows
+
+
 def stream_state(name: str, cursor: int, **extra: Any) -> dict[str, Any]:
     descriptor = {"stream_descriptor": {"name": name}, "stream_state": {"cursor": cursor}}
     return {"type": "STREAM", "stream": descriptor, **extra}
@@ -167,7 +179,7 @@ def test_state_the_destination_did_not_echo_is_not_saved(sync: Sync) -> None:
 
     assert outcome.code == 0, outcome.err
     assert sync.cursors() == {"users": 4, "orders": 3}
-    assert "users      5          4" in outcome.out  # without destinationStats: records before the state
+    assert summary_rows(outcome.out)["users"]["confirmed"] == "4"  # no destinationStats: records before it
 
 
 def test_out_of_order_echo_does_not_move_state_back(sync: Sync) -> None:
@@ -227,12 +239,37 @@ def test_summary_counts_read_confirmed_and_rejected(sync: Sync) -> None:
     assert counts == {"users": (5, 5, 2), "orders": (3, 3, 1)}
     table = format_summary(result).splitlines()
     assert table[:4] == [
-        "stream  read  confirmed  rejected",
-        "users      5          5         2",
-        "orders     3          3         1",
-        "total      8          8         3",
+        "stream  read  written  merged  rejected  skipped  confirmed",
+        "users      5        3       0         2        0          5",
+        "orders     3        2       0         1        0          3",
+        "total      8        5       0         3        0          8",
     ]
     assert table[4].startswith("source exit 0 | destination exit 0 | elapsed 0:00:0")
+
+
+def test_the_destinations_summary_and_the_sources_estimates_reach_the_table_and_progress(sync: Sync) -> None:
+    summary = {"stream": "users", "read": 5, "written": 2, "merged": 1, "rejected": 2, "skipped": 0,
+               "reasons": [["email: not an email", 2]], "would": {}}  # fmt: skip
+    result = run_sync(
+        sync.options(
+            {**TWO_STREAMS, "estimates": True}, {"stats": True, "reject_ids": [1, 3], "summary": summary}
+        ),
+        io.StringIO(),
+    )
+    table = format_summary(result)
+    assert summary_rows(table)["users"] == {
+        "read": "5", "written": "2", "merged": "1", "rejected": "2", "skipped": "0", "confirmed": "5"
+    }  # fmt: skip
+    assert "users: rejected 2 × email: not an email" in table
+    assert result.streams[(None, "users")].estimate == 5
+
+
+def test_progress_shows_the_share_of_the_estimate_and_an_eta() -> None:
+    from retl_shared.runner import StreamCounts, _share
+
+    streams = [((None, "users"), StreamCounts(read=250, estimate=1000)), ((None, "orders"), StreamCounts())]
+    assert _share(streams, 250, 50.0) == " of ~1,000 (25%), ETA 0:00:15"
+    assert _share([((None, "users"), StreamCounts(read=10))], 10, 5.0) == ""  # no estimate: no share
 
 
 def test_plain_progress_lines_and_live_status_line() -> None:

@@ -2,7 +2,8 @@
 
 Config: output (file receiving each record line), stats (add destinationStats), reject_ids,
 fail_after (records, then a TRACE error and exit 1), drop_states and hold_states (1-based state
-numbers not echoed, or echoed after the next state), stray_output.
+numbers not echoed, or echoed after the next state), stray_output, summary (an ANALYTICS
+retl_write_summary trace to emit at the end, as the suite's destinations do).
 """
 
 import argparse
@@ -62,3 +63,6 @@ for line in sys.stdin:
             held = None
     else:
         sys.exit(f"unexpected {message['type']} message")
+if config.get("summary"):
+    analytics = {"type": "retl_write_summary", "value": json.dumps(config["summary"])}
+    emit({"type": "TRACE", "trace": {"type": "ANALYTICS", "emitted_at": 0, "analytics": analytics}})

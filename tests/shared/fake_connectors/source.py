@@ -1,7 +1,8 @@
 """A fake Airbyte source for the runner tests; its config file says what to emit.
 
 Config: streams {name: record count}, state_every, fail_after (records, then a TRACE error and
-exit 1), sleep_after (records, then sleep), stray (print a non-protocol line), argv_file.
+exit 1), sleep_after (records, then sleep), stray (print a non-protocol line), argv_file,
+estimates (an ESTIMATE trace per stream before its records).
 """
 
 import argparse
@@ -47,6 +48,9 @@ every = config.get("state_every", 10**9)
 emitted = 0
 for stream, total in config["streams"].items():
     start = cursors.get(stream, 0)
+    if config.get("estimates"):
+        estimate = {"name": stream, "type": "STREAM", "row_estimate": total - start}
+        emit({"type": "TRACE", "trace": {"type": "ESTIMATE", "emitted_at": 0, "estimate": estimate}})
     if start >= total:
         emit(state(stream, total))
     for i in range(start, total):
