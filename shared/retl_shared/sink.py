@@ -78,6 +78,7 @@ class Record:
     # The entity it writes, as the API compares it (object, key fields, normalised key); None for
     # occurrences. Two requests holding the same identity are never in flight at once.
     identity: tuple[Any, ...] | None = None
+    line: int = 0  # its input line: where it stands in this sync (a message id can be made from it)
 
 
 @dataclass(frozen=True)

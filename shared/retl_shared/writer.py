@@ -125,7 +125,7 @@ class Route:
             return None
         if limits.max_bytes and self.batch_bytes + size - earlier.size > limits.max_bytes:
             return None
-        return Record(later.stream, data, later.key, size, later.window, later.identity)
+        return Record(later.stream, data, later.key, size, later.window, later.identity, later.line)
 
     def _append(self, record: Record) -> None:
         if record.identity is not None:
@@ -295,7 +295,7 @@ class WriteLoop:
             if holder is not None and holder is not route and identity in holder.positions:
                 self._submit(holder, holder.take())
             self._open_holders[identity] = route
-        closed = route.add(Record(route.stream, data, key, size, self._window, identity))
+        closed = route.add(Record(route.stream, data, key, size, self._window, identity, number))
         if closed:
             self._submit(route, closed)
 
