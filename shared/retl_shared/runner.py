@@ -58,6 +58,7 @@ class StreamCounts:
     merged: int = 0
     skipped: int = 0
     reasons: list[tuple[int, str]] = field(default_factory=list)  # the commonest rejections
+    skips: list[tuple[int, str]] = field(default_factory=list)  # the commonest reasons to skip
     would: dict[str, int] = field(default_factory=dict)  # dry run: what would happen
     changes: dict[str, int] = field(default_factory=dict)  # diff streams: added, updated, deleted, unmodified
 
@@ -410,6 +411,7 @@ class _Sync:
                 counts.merged = int(value.get("merged", 0))
                 counts.skipped = int(value.get("skipped", 0))
                 counts.reasons = [(int(n), str(reason)) for reason, n in value.get("reasons") or []]
+                counts.skips = [(int(n), str(reason)) for reason, n in value.get("skips") or []]
                 counts.would = {str(k): int(v) for k, v in (value.get("would") or {}).items()}
             elif analytics.get("type") == CHANGE_COUNTS:
                 counts.changes = {
@@ -545,6 +547,7 @@ def format_summary(result: SyncResult) -> str:
                 f"{name}: dry run, would " + ", ".join(f"{what} {n:,}" for what, n in c.would.items())
             )
         notes += [f"{name}: rejected {n:,} × {reason}" for n, reason in c.reasons]
+        notes += [f"{name}: skipped {n:,} × {reason}" for n, reason in c.skips]
     rows.append(["total", *(f"{totals[column]:,}" for column in SUMMARY_COLUMNS)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []

@@ -32,6 +32,7 @@ class Result(StrEnum):
     rejected = "rejected"  # permanent: the API refused this record; it carries a reason
     retry = "retry"  # transient: send this record again after a backoff
     split_batch = "split"  # the batch failed as a whole: split it to find the bad records
+    skipped = "skipped"  # deliberately not sent (e.g. an event older than a backfill guard); it carries why
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,10 @@ class Outcome:
     @classmethod
     def split(cls, reason: str) -> Outcome:
         return cls(Result.split_batch, reason)
+
+    @classmethod
+    def skipped(cls, reason: str) -> Outcome:
+        return cls(Result.skipped, reason)
 
 
 ACCEPTED = Outcome(Result.accepted)

@@ -58,6 +58,8 @@ class StreamStats:
     accepted: int = 0
     rejected: int = 0
     merged: int = 0  # merged into a later record of the same key in the same batch, sent as part of it
+    skipped: int = 0  # deliberately not sent; the reasons are counted too
+    skips: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)  # dry run: what would happen
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -419,6 +421,9 @@ class WriteLoop:
                 for record, outcome, action in results:
                     if outcome.result is Result.rejected:
                         self._count_rejection(route, record.window, outcome.field, outcome.reason, record.key)
+                    elif outcome.result is Result.skipped:
+                        route.stats.skipped += 1
+                        route.stats.skips[outcome.reason] += 1
                     else:
                         route.stats.accepted += 1
                         if self.dry_run:
@@ -564,7 +569,8 @@ class WriteLoop:
         elapsed = max(time.monotonic() - self._started, 1e-9)
         return (
             f"read {read}, written {sum(s.accepted for s in stats)}, merged {sum(s.merged for s in stats)}, "
-            f"rejected {sum(s.rejected for s in stats)}, states emitted {self._states_emitted}, "
+            f"rejected {sum(s.rejected for s in stats)}, skipped {sum(s.skipped for s in stats)}, "
+            f"states emitted {self._states_emitted}, "
             f"{read / elapsed:.0f} records/s"
         )
 
@@ -576,13 +582,16 @@ class WriteLoop:
                 continue
             line = (
                 f"{stream_label(route.stream)} → {route.sink.object.name}.{route.sink.operation}: "
-                f"read {s.read}, {verb} {s.accepted}, merged {s.merged}, rejected {s.rejected}"
+                f"read {s.read}, {verb} {s.accepted}, merged {s.merged}, rejected {s.rejected}, "
+                f"skipped {s.skipped}"
             )
             if self.dry_run and s.actions:
                 line += " (" + ", ".join(f"{action} {n}" for action, n in sorted(s.actions.items())) + ")"
             log.info(line)
             for reason, count in s.reasons.most_common(10):
                 log.info("  rejected %d × %s", count, reason)
+            for reason, count in s.skips.most_common(10):
+                log.info("  skipped %d × %s", count, reason)
             summary = {
                 "stream": route.stream[1],
                 "namespace": route.stream[0],
@@ -590,7 +599,9 @@ class WriteLoop:
                 "written": 0 if self.dry_run else s.accepted,
                 "merged": s.merged,
                 "rejected": s.rejected,
+                "skipped": s.skipped,
                 "reasons": s.reasons.most_common(5),
+                "skips": s.skips.most_common(5),
                 "would": dict(s.actions) if self.dry_run else {},
             }
             self.output.analytics_trace(WRITE_SUMMARY, summary)
