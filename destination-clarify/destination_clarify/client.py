@@ -93,8 +93,23 @@ class ClarifyClient(ApiClient):
                 if response.status_code >= 300:
                     why = f"HTTP {response.status_code} to GET /schemas: {self.reasons(response)}"
                     raise ConfigError(f"Clarify answered {why}")
-                self._schemas = dict(response.json().get("data") or {})
+                self._schemas = self._schemas_in(response)
             return self._schemas
+
+    def _schemas_in(self, response: requests.Response) -> dict[str, Any]:
+        """Schema key → schema, from either layout Clarify's material shows: a dict keyed by
+        ``core/person`` (the schema reference), or a list of ``{"id": "core/person", "attributes": {…}}``
+        (the clarify-api skill's "array of schema JSONs … in the `attributes` field"). Anything else, or
+        properties that are not objects, is a garbled answer."""
+        data = self.json_body(response).get("data")
+        if isinstance(data, list) and all(isinstance(item, dict) for item in data):
+            data = {item.get("id"): item.get("attributes") for item in data}
+        if isinstance(data, dict) and all(
+            isinstance(key, str) and isinstance(schema, dict) and _objects(schema.get("properties", {}))
+            for key, schema in data.items()
+        ):
+            return data
+        raise self.garbled(response, "`data` that does not describe objects and their properties")
 
     def find(self, object_name: str, field: str, values: list[str]) -> str | None:
         """The id of the record whose ``field`` holds one of ``values`` (case-insensitively), if any.
@@ -114,7 +129,10 @@ class ClarifyClient(ApiClient):
                     f"Clarify answered HTTP {response.status_code} to a {object_name} lookup by {field}: "
                     f"{self.reasons(response)}"
                 )
-            for resource in response.json().get("data") or []:
+            resources = self.json_body(response).get("data")
+            if not isinstance(resources, list) or not all(_resource(r) for r in resources):
+                raise self.garbled(response, "`data` that is not a list of records with an id each")
+            for resource in resources:
                 held = plain_values((resource.get("attributes") or {}).get(field))
                 if wanted & {v.strip().lower() for v in held}:
                     return str(resource["id"])
@@ -179,6 +197,20 @@ def api_errors(response: requests.Response, redactor: Redactor) -> list[ApiError
             )
         )
     return errors
+
+
+def _resource(item: Any) -> bool:
+    """Whether a lookup's item is a record: an object with an id and (if any) attributes."""
+    return (
+        isinstance(item, dict)
+        and item.get("id") is not None
+        and isinstance(item.get("attributes") or {}, dict)
+    )
+
+
+def _objects(properties: Any) -> bool:
+    """Whether a schema's ``properties`` are field descriptors: an object of objects."""
+    return isinstance(properties, dict) and all(isinstance(raw, dict) for raw in properties.values())
 
 
 def plain_values(value: Any) -> list[str]:

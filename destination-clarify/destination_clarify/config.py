@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+import re
+
+from pydantic import ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from retl_shared.config import DestinationConfig, HttpUrl, Token, secret
+
+SLUG = re.compile(r"^[^/\s]+$")
 
 
 class ClarifyConfig(DestinationConfig):
@@ -15,7 +20,7 @@ class ClarifyConfig(DestinationConfig):
         description="The workspace's slug, as in your Clarify login URL and under the avatar menu "
         "(https://api.clarify.ai/v1/workspaces/<slug>).",
         min_length=1,
-        pattern=r"^[^/\s]+$",
+        pattern=SLUG.pattern,
         json_schema_extra={"order": 0},
     )
     api_key: Token = secret(
@@ -43,3 +48,16 @@ class ClarifyConfig(DestinationConfig):
     max_concurrency: int = Field(
         2, ge=1, le=16, title="Max concurrency", description="Requests in flight at once."
     )
+
+    @field_validator("workspace_slug", mode="before")
+    @classmethod
+    def _slug(cls, value: object) -> object:
+        """Say what a slug is instead of quoting the pattern; a pasted URL is the usual mistake."""
+        if isinstance(value, str) and value and not SLUG.match(value):
+            raise PydanticCustomError(
+                "slug",
+                "{shown} is not a workspace slug: use only the part after /workspaces/ in your Clarify URL "
+                "(no slashes or spaces)",
+                {"shown": repr(value[:100])},
+            )
+        return value

@@ -21,7 +21,7 @@ import requests
 
 from destination_clarify.catalog import RECORD_ID, ClarifyObject, Field, check_fields
 from destination_clarify.client import ApiError, ClarifyClient, plain_values
-from retl_shared.errors import ConfigError
+from retl_shared.errors import ConfigError, OutcomeUnknown, TransientError
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target
 
@@ -46,10 +46,14 @@ class ClarifySink(Sink):
         self.create_upserts = True  # until Clarify refuses a duplicate instead of upserting it
 
     def normalize_key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
-        """Emails and domains match case-insensitively, and a collection by its set of items."""
+        """Emails and domains match case-insensitively, and a collection by its set of items. A key holding
+        an object raises TypeError: the kernel rejects that record."""
         if self.match_field is None:
             return tuple(str(v) for v in key)
-        return tuple(tuple(sorted({v.lower() for v in plain_values(value)})) for value in key)
+        try:
+            return tuple(tuple(sorted({v.lower() for v in collection_items(value)})) for value in key)
+        except ValueError as exc:
+            raise TypeError(str(exc)) from None
 
     # --- sending -----------------------------------------------------------------------------------
 
@@ -142,6 +146,7 @@ class ClarifySink(Sink):
         while pending:
             response = send([entries[p] for p in pending])
             if response.status_code < 300:
+                self._check_written(response)
                 outcomes.update(dict.fromkeys(pending, ACCEPTED))
                 break
             errors = self.client.errors(response)
@@ -164,6 +169,19 @@ class ClarifySink(Sink):
                     outcomes[pending[index]] = Outcome.rejected(self._reason(error), error.field)
             pending = [p for i, p in enumerate(pending) if i not in named]
         return outcomes, duplicates
+
+    def _check_written(self, response: requests.Response) -> None:
+        """A bulk write's answer must be Clarify's JSON:API document: a 2xx page from a proxy or portal means
+        the records may not have reached Clarify (transient), or – for a create, which may have taken effect –
+        that their outcome is unknown."""
+        if response.status_code == 204:
+            return
+        try:
+            self.client.json_body(response)
+        except TransientError as exc:
+            if self.idempotent:
+                raise
+            raise OutcomeUnknown(exc.message) from None
 
     def _reason(self, error: ApiError) -> str:
         if error.status == 404 and self.operation == "update":
@@ -192,11 +210,26 @@ class ClarifySink(Sink):
 def render(value: Any, field: Field) -> Any:
     """A mapped value as Clarify takes it: collections as ``{"items": [...]}``, select options checked."""
     if field.collection:
-        return {"items": plain_values(value)}
+        try:
+            return {"items": collection_items(value)}
+        except ValueError as exc:
+            raise MappingError(field.name, str(exc)) from None
     if value is not None and field.type == "select" and field.options and str(value) not in field.options:
         shown = ", ".join(field.options[:10])
         raise MappingError(field.name, f"value is not one of the field's options ({shown})")
     return value
+
+
+def collection_items(value: Any) -> list[str]:
+    """A record's value for a collection: one value, a list of values, or ``{"items": [...]}``. An object or
+    a nested list raises ValueError, rather than becoming an empty or garbled collection."""
+    if isinstance(value, dict):
+        if set(value) != {"items"}:
+            raise ValueError("holds an object, not a value or a list of values")
+        value = value["items"]
+    if any(isinstance(item, dict | list) for item in (value if isinstance(value, list) else [value])):
+        raise ValueError("holds a list with an object or a list in it, not a list of values")
+    return plain_values(value)
 
 
 def _match_field(target: Target, obj: ClarifyObject) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from destination_hubspot.client import HubSpotClient
+from destination_hubspot.client import HubSpotClient, texts
 from destination_hubspot.config import Association
 
 SEARCH_VALUES = 100  # values per IN filter
@@ -51,7 +51,12 @@ class AssociationWriter:
                 reason = f"written, but the association failed: HTTP {status} {body}"
                 problems.update(dict.fromkeys(positions, reason))
             elif response.status_code == 207:
-                failed = {str(i) for e in response.json().get("errors", []) for i in _ids(e)}
+                errors = self.client.json_body(response).get("errors")
+                failed = (
+                    {i for e in errors if isinstance(e, dict) for i in _ids(e)}
+                    if isinstance(errors, list)
+                    else set()
+                )
                 for position, link in zip(positions, inputs, strict=True):
                     if link["from"]["id"] in failed:
                         problems[position] = "written, but HubSpot refused the association"
@@ -75,12 +80,15 @@ class AssociationWriter:
                 "sorts": [],
             }
             for result in self.client.search(self.to_path, body):
-                value = (result.get("properties") or {}).get(self.spec.to_property)
+                properties = result.get("properties")
+                value = properties.get(self.spec.to_property) if isinstance(properties, dict) else None
                 if value is not None:
                     found.setdefault(str(value).lower(), str(result["id"]))
         return found
 
 
 def _ids(error: dict[str, Any]) -> list[str]:
-    context = error.get("context") or {}
-    return [*context.get("fromObjectId", []), *context.get("ids", [])]
+    context = error.get("context")
+    if not isinstance(context, dict):
+        return []
+    return [*texts(context.get("fromObjectId")), *texts(context.get("ids"))]

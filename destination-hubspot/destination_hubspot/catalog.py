@@ -84,14 +84,19 @@ class HubSpotObject:
 
 
 def _property(raw: dict[str, Any]) -> Property:
-    metadata = raw.get("modificationMetadata") or {}
+    """A property as ``GET /crm/v3/properties/{object}`` describes it (``name`` checked by the client)."""
+    metadata = raw.get("modificationMetadata")
+    options = raw.get("options")
     return Property(
         name=raw["name"],
-        type=raw.get("type", "string"),
-        field_type=raw.get("fieldType", "text"),
-        writable=not raw.get("calculated") and not metadata.get("readOnlyValue"),
+        type=str(raw.get("type", "string")),
+        field_type=str(raw.get("fieldType", "text")),
+        writable=not raw.get("calculated")
+        and not (isinstance(metadata, dict) and metadata.get("readOnlyValue")),
         unique=bool(raw.get("hasUniqueValue")),
-        options=frozenset(str(o["value"]) for o in raw.get("options") or [] if "value" in o),
+        options=frozenset(str(o["value"]) for o in options if isinstance(o, dict) and "value" in o)
+        if isinstance(options, list)
+        else frozenset(),
     )
 
 
@@ -102,11 +107,14 @@ def read_objects(client: HubSpotClient, names: set[str] | None = None) -> dict[s
     """
     objects = {name: HubSpotObject(name, name) for name in STANDARD_OBJECTS}
     aliases = {type_id: name for name, type_id in STANDARD_OBJECTS.items()}
-    for schema in client.get_json("/crm/v3/schemas").get("results", []):
-        custom = HubSpotObject(schema["name"], schema.get("objectTypeId") or schema["name"])
+    for schema in client.results("/crm/v3/schemas"):
+        type_id, qualified = schema.get("objectTypeId"), schema.get("fullyQualifiedName")
+        custom = HubSpotObject(
+            schema["name"], type_id if isinstance(type_id, str) and type_id else schema["name"]
+        )
         objects[custom.name] = custom
-        for alias in (schema.get("objectTypeId"), schema.get("fullyQualifiedName")):
-            if alias:
+        for alias in (type_id, qualified):
+            if isinstance(alias, str) and alias:
                 aliases[alias] = custom.name
     found: dict[str, HubSpotObject] = {}
     for requested in sorted(names) if names is not None else list(objects):
@@ -114,7 +122,7 @@ def read_objects(client: HubSpotClient, names: set[str] | None = None) -> dict[s
         if obj is None:
             continue
         if not obj.properties:
-            results = client.get_json(f"/crm/v3/properties/{obj.path_name}").get("results", [])
+            results = client.results(f"/crm/v3/properties/{obj.path_name}")
             obj.properties = {raw["name"]: _property(raw) for raw in results}
         found[requested] = obj
     return found

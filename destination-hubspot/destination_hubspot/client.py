@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -59,15 +60,18 @@ class HubSpotClient(ApiClient):
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             expect={400, 401, 403},
         )
-        body = _json(response)
-        if response.status_code != 200 or not isinstance(body.get("access_token"), str):
+        if response.status_code >= 300:
             raise ConfigError(
                 f"HubSpot refused the OAuth refresh token (HTTP {response.status_code}): "
                 f"{self.body_excerpt(response)}. Reconnect the app to get a new one."
             )
-        self.redactor.add(body["access_token"])
-        self.session.headers["Authorization"] = f"Bearer {body['access_token']}"
-        self._expires_at = time.monotonic() + float(body.get("expires_in", 1800)) - 60
+        body = self.json_body(response)
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise self.garbled(response, "no access_token in it")
+        self.redactor.add(token)
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self._expires_at = time.monotonic() + _seconds(body.get("expires_in"), 1800.0) - 60
 
     def refresh_auth(self) -> bool:
         if not isinstance(self.credentials, OAuth):
@@ -123,12 +127,22 @@ class HubSpotClient(ApiClient):
 
     # --- endpoints -------------------------------------------------------------------------------
 
-    def get_json(self, path: str, **params: Any) -> Any:
-        response = self.request("GET", path, params=params or None)
+    def results(self, path: str) -> list[dict[str, Any]]:
+        """A listing's ``results`` (schemas, properties, groups): objects, each with a ``name``."""
+        response = self.request("GET", path)
         if response.status_code == 404:
             raise ConfigError(f"HubSpot has no {path.rsplit('/', 1)[-1]!r} here (404 on {path}).")
         _raise_for_config(response, path, self)
-        return response.json()
+        return self.listing(response, "name")
+
+    def listing(self, response: requests.Response, key: str) -> list[dict[str, Any]]:
+        """An answer's ``results``: a list of objects, each with a text ``key``; else a garbled answer."""
+        results = self.json_body(response).get("results", [])
+        if isinstance(results, list) and all(
+            isinstance(r, dict) and isinstance(r.get(key), str) for r in results
+        ):
+            return results
+        raise self.garbled(response, f"`results` that are not a list of objects with a {key!r} each")
 
     def post(self, path: str, body: dict[str, Any], idempotent: bool = True) -> requests.Response:
         return self.request("POST", path, json=body, idempotent=idempotent)
@@ -140,10 +154,9 @@ class HubSpotClient(ApiClient):
             self.search_limiter.acquire()
             response = self.post(f"/crm/v3/objects/{object_path}/search", body)
             _raise_for_config(response, f"/crm/v3/objects/{object_path}/search", self)
-            page = response.json()
-            results += page.get("results", [])
-            after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
+            results += self.listing(response, "id")
+            after = _member(self.json_body(response), "paging", "next", "after")
+            if not isinstance(after, str | int) or not after:
                 return results
             body = {**body, "after": after}
 
@@ -153,6 +166,25 @@ def _raise_for_config(response: requests.Response, path: str, client: ApiClient)
         raise ConfigError(
             f"HubSpot answered {response.status_code} to {path}: {client.body_excerpt(response)}"
         )
+
+
+def texts(value: Any) -> list[str]:
+    """A list in an answer as text items; anything else as no items."""
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _member(body: Any, *path: str) -> Any:
+    """``body[path[0]][path[1]]…``, or None where a step is missing or not an object."""
+    for name in path:
+        body = body.get(name) if isinstance(body, dict) else None
+    return body
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A positive, finite number of seconds from an answer, else ``default``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    return default
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -168,11 +200,12 @@ def _int(value: str | None) -> int | None:
 
 
 def _missing_scopes(body: dict[str, Any]) -> list[str]:
-    for error in body.get("errors") or []:
-        context = error.get("context") or {}
+    errors = body.get("errors")
+    for error in errors if isinstance(errors, list) else []:
         for key in ("requiredGranularScopes", "missingScopes", "requiredScopes"):
-            if context.get(key):
-                return list(context[key])
+            scopes = _member(error, "context", key)
+            if isinstance(scopes, list) and scopes:
+                return [str(scope) for scope in scopes]
     return []
 
 

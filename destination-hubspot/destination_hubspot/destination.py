@@ -27,12 +27,13 @@ class DestinationHubSpot(ActivationDestination[HubSpotConfig]):
         return self._client
 
     def check_connection(self, config: HubSpotConfig) -> None:
-        response = self.client(config).request("GET", "/crm/v3/objects/contacts", params={"limit": 1})
+        """One contact read: the credentials work, and it is HubSpot that answers (JSON results)."""
+        client = self.client(config)
+        response = client.request("GET", "/crm/v3/objects/contacts", params={"limit": 1})
         if response.status_code >= 400:
-            raise ConfigError(
-                f"HubSpot answered HTTP {response.status_code} to a contacts read: "
-                f"{self.client(config).body_excerpt(response)}"
-            )
+            status, excerpt = response.status_code, client.body_excerpt(response)
+            raise ConfigError(f"HubSpot answered HTTP {status} to a contacts read: {excerpt}")
+        client.listing(response, "id")
 
     def objects(self, config: HubSpotConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         wanted = set(names or ()) | {a.to_object for m in config.streams for a in m.associations}

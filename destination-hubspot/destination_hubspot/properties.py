@@ -54,7 +54,7 @@ def validate(
 def create(client: HubSpotClient, obj: HubSpotObject, missing: dict[str, dict[str, Any]], group: str) -> None:
     """Create the group if needed, then the properties, typed from their source column's schema."""
     base = f"/crm/v3/properties/{obj.path_name}"
-    groups = {g["name"] for g in client.get_json(f"{base}/groups").get("results", [])}
+    groups = {g["name"] for g in client.results(f"{base}/groups")}
     if group not in groups:
         label = group.replace("_", " ").title()
         _ok(client, client.post(f"{base}/groups", {"name": group, "label": label}), group)

@@ -17,12 +17,19 @@ import requests
 
 from destination_hubspot.associations import AssociationWriter
 from destination_hubspot.catalog import RECORD_ID, HubSpotObject, Property
-from destination_hubspot.client import HubSpotClient
+from destination_hubspot.client import HubSpotClient, texts
 from destination_hubspot.config import HubSpotStreamMapping
 from destination_hubspot.properties import create, validate, written_properties
-from retl_shared.errors import ConfigError
+from retl_shared.errors import ConfigError, OutcomeUnknown, TransientError
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target
+
+# "When the value is added through the CRM, the character limit is 65,536 characters" (text properties,
+# https://knowledge.hubspot.com/contacts/property-field-types-in-hubspot): longer values are rejected
+# before sending rather than cut by HubSpot or failing the batch.
+MAX_VALUE_CHARACTERS = 65_536
+
+Answer = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # a batch answer's results and errors
 
 
 class HubSpotSink(Sink):
@@ -104,11 +111,12 @@ class HubSpotSink(Sink):
             positions.append(position)
         if inputs:
             response = self.client.post(self.path, {"inputs": inputs}, idempotent=self.idempotent)
-            answered = self._outcomes(response, [batch[p] for p in positions], positions)
+            results, errors = self._answer(response)
+            answered = self._outcomes(response, errors, [batch[p] for p in positions], positions)
             for position, outcome in zip(positions, answered, strict=True):
                 outcomes[position] = outcome
             if self.associations and response.status_code in (200, 201, 207):
-                self._associate(batch, outcomes, response)
+                self._associate(batch, outcomes, results)
         return [o if o is not None else ACCEPTED for o in outcomes]
 
     def _input(self, record: Record, trace_id: str) -> dict[str, Any]:
@@ -130,19 +138,44 @@ class HubSpotSink(Sink):
             item["idProperty"] = self.id_property
         return {**item, "properties": properties, "objectWriteTraceId": trace_id}
 
+    def _answer(self, response: requests.Response) -> Answer:
+        """The results and errors of a 200/201/207 answer. A garbled one (not JSON, another shape) is a
+        transient error, or for a create, which may have taken effect, an unknown outcome for its records."""
+        if response.status_code not in (200, 201, 207):
+            return [], []
+        try:
+            body = self.client.json_body(response)
+            results, errors = body.get("results", []), body.get("errors", [])
+            if not all(
+                isinstance(part, list) and all(isinstance(i, dict) for i in part)
+                for part in (results, errors)
+            ):
+                raise self.client.garbled(response, "`results` or `errors` that are not lists of objects")
+        except TransientError as exc:
+            if self.idempotent:
+                raise
+            raise OutcomeUnknown(exc.message) from None
+        return results, errors
+
     def _outcomes(
-        self, response: requests.Response, records: list[Record], positions: list[int]
+        self,
+        response: requests.Response,
+        errors: list[dict[str, Any]],
+        records: list[Record],
+        positions: list[int],
     ) -> list[Outcome]:
         status = response.status_code
         if status in (200, 201, 204):
             return [ACCEPTED] * len(records)
         if status == 207:
-            return self._partial(response.json(), records, positions)
+            return self._partial(errors, records, positions)
         # 400/409/422 for the whole batch (the client raises for refusals of the request itself)
         reason = _reason(response, self.client)
         return [Outcome.rejected(reason) if len(records) == 1 else Outcome.split(reason)] * len(records)
 
-    def _partial(self, body: dict[str, Any], records: list[Record], positions: list[int]) -> list[Outcome]:
+    def _partial(
+        self, errors: list[dict[str, Any]], records: list[Record], positions: list[int]
+    ) -> list[Outcome]:
         """Map each 207 error to its inputs: by objectWriteTraceId, else by the ids it names."""
         by_trace = {str(p): i for i, p in enumerate(positions)}
         by_id: dict[str, list[int]] = {}
@@ -151,13 +184,14 @@ class HubSpotSink(Sink):
                 by_id.setdefault(_norm(record.data.get(self.key_field)), []).append(i)
         outcomes = [ACCEPTED] * len(records)
         unplaced = []
-        for error in body.get("errors", []):
-            context = error.get("context") or {}
+        for error in errors:
+            context = error.get("context")
+            context = context if isinstance(context, dict) else {}
             reason = f"{error.get('category', 'ERROR')}: {error.get('message', '')}"
             if error.get("category") == "OBJECT_NOT_FOUND" and self.operation == "update":
                 reason += " (update never creates records; use upsert to create them)"
-            hits = [by_trace[t] for t in context.get("objectWriteTraceId", []) if t in by_trace]
-            hits += [i for value in context.get("ids", []) for i in by_id.get(_norm(value), [])]
+            hits = [by_trace[t] for t in texts(context.get("objectWriteTraceId")) if t in by_trace]
+            hits += [i for value in texts(context.get("ids")) for i in by_id.get(_norm(value), [])]
             for i in hits:
                 outcomes[i] = Outcome.rejected(reason)
             if not hits:
@@ -171,9 +205,9 @@ class HubSpotSink(Sink):
         return outcomes
 
     def _associate(
-        self, batch: list[Record], outcomes: list[Outcome | None], response: requests.Response
+        self, batch: list[Record], outcomes: list[Outcome | None], results: list[dict[str, Any]]
     ) -> None:
-        ids = self._written_ids(batch, response.json())
+        ids = self._written_ids(batch, results)
         for column, writer in self.associations:
             pairs = [
                 (position, ids[position], record.data[column])
@@ -184,22 +218,25 @@ class HubSpotSink(Sink):
             for position, problem in writer.link(pairs).items():
                 outcomes[position] = Outcome.rejected(problem, column)
 
-    def _written_ids(self, batch: list[Record], body: dict[str, Any]) -> dict[int, str]:
+    def _written_ids(self, batch: list[Record], results: list[dict[str, Any]]) -> dict[int, str]:
         """Position → HubSpot record id, from the echoed trace ids or the key property."""
         ids: dict[int, str] = {}
         by_key = {}
         if self.key_field is not None:
             by_key = {_norm(r.data.get(self.key_field)): i for i, r in enumerate(batch)}
-        for result in body.get("results", []):
-            trace = result.get("objectWriteTraceId")
+        for result in results:
+            record_id, trace = result.get("id"), result.get("objectWriteTraceId")
+            if record_id is None:
+                continue
+            properties = result.get("properties")
             if trace is not None and str(trace).isdigit():
-                ids[int(trace)] = str(result["id"])
-            elif self.id_property is None and _norm(result.get("id")) in by_key:
-                ids[by_key[_norm(result["id"])]] = str(result["id"])
-            elif self.id_property is not None:
-                value = (result.get("properties") or {}).get(self.id_property)
+                ids[int(trace)] = str(record_id)
+            elif self.id_property is None and _norm(record_id) in by_key:
+                ids[by_key[_norm(record_id)]] = str(record_id)
+            elif self.id_property is not None and isinstance(properties, dict):
+                value = properties.get(self.id_property)
                 if _norm(value) in by_key:
-                    ids[by_key[_norm(value)]] = str(result["id"])
+                    ids[by_key[_norm(value)]] = str(record_id)
         return ids
 
     # --- dry run ---------------------------------------------------------------------------------
@@ -218,13 +255,12 @@ class HubSpotSink(Sink):
             body["properties"] = [self.id_property]
         response = self.client.post(f"/crm/v3/objects/{self.hubspot.path_name}/batch/read", body)
         found = set()
-        for result in response.json().get("results", []) if response.status_code < 300 else []:
-            key = (
-                (result.get("properties") or {}).get(self.id_property)
-                if self.id_property
-                else result.get("id")
-            )
-            found.add(_norm(key))
+        for result in self.client.listing(response, "id") if response.status_code < 300 else []:
+            properties = result.get("properties")
+            if self.id_property is None:
+                found.add(_norm(result["id"]))
+            elif isinstance(properties, dict):
+                found.add(_norm(properties.get(self.id_property)))
         missing = "create" if self.operation == "upsert" else "reject (no such record)"
         return ["update" if _norm(r.data[self.key_field]) in found else missing for r in batch]
 
@@ -239,6 +275,10 @@ def render(value: Any, prop: Property) -> str:
         text = format(Decimal(repr(value)), "f")  # no float noise: 0.1 stays "0.1"
     else:
         text = str(value)
+    if len(text) > MAX_VALUE_CHARACTERS:
+        raise MappingError(
+            prop.name, f"{len(text)} characters; HubSpot keeps at most {MAX_VALUE_CHARACTERS} in a property"
+        )
     if prop.options and prop.type == "enumeration":
         chosen = text.split(";") if prop.field_type == "checkbox" else [text]
         if any(option not in prop.options for option in chosen):

@@ -78,10 +78,12 @@ Password = Annotated[str, AfterValidator(_password)]
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 
 
-def check_url(value: str, *, templated: bool = False) -> str:
+def check_url(value: str, *, templated: bool = False, credentials: bool = True) -> str:
     """An http(s) URL with a host; the error shows what was typed (a password in it masked).
 
-    ``templated`` URLs may hold ``{{ record.x }}`` in their path or query, never in the host.
+    ``templated`` URLs may hold ``{{ record.x }}`` in their path or query, never in the host. Without
+    ``credentials`` a user name or password in the URL is refused: requests would send them as Basic
+    auth in place of the API's own Authorization header.
     """
     shown = {"shown": _shown_url(value)}
     if "{" in urlsplit(value).netloc:
@@ -102,6 +104,10 @@ def check_url(value: str, *, templated: bool = False) -> str:
         parts.port  # noqa: B018 - raises for a port that is not a number
     except ValueError:
         raise PydanticCustomError("url", "{shown} has a port that is not a number", shown) from None
+    if not credentials and "@" in parts.netloc:
+        raise PydanticCustomError(
+            "url", "{shown} holds a user name or password: credentials have their own settings", shown
+        )
     return value
 
 
@@ -118,7 +124,8 @@ def _base_url(value: str) -> str:
 
 
 # An http(s) URL with a host (the empty string means "the vendor's default", where allowed).
-HttpUrl = Annotated[str, AfterValidator(check_url)]
+# HttpUrl is an API's base URL: no user:password in it.
+HttpUrl = Annotated[str, AfterValidator(lambda value: check_url(value, credentials=False))]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]
 TemplatedUrl = Annotated[str, AfterValidator(lambda value: check_url(value, templated=True))]
 

@@ -184,6 +184,27 @@ class ApiClient:
         """A short excerpt of an answer's body for messages: secrets masked first, then cut."""
         return self.redactor.excerpt(response.text, limit) or "(empty body)"
 
+    def json_body(self, response: requests.Response, expected: type | tuple[type, ...] = dict) -> Any:
+        """The answer's body as JSON of the ``expected`` type; anything else is ``garbled``."""
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            raise self.garbled(response, "a body that is not JSON") from None
+        if not isinstance(body, expected):
+            raise self.garbled(response, f"JSON of an unexpected shape (a {type(body).__name__})")
+        return body
+
+    def garbled(self, response: requests.Response, problem: str) -> TransientError:
+        """The error for an answer the API would not give (an HTML page from a proxy or portal, a cut
+        body, another shape): not the user's to fix, so transient, quoting a masked excerpt."""
+        request = response.request
+        return TransientError(
+            f"{request.method} {self._safe(str(request.url))} answered HTTP {response.status_code} with "
+            f"{problem}: {self.body_excerpt(response)}. Something between the connector and the API (a "
+            "proxy, a captive portal) or the API itself garbled it: try again later, and check the API base "
+            "URL if it persists."
+        )
+
     def attempt_headers(self, headers: Mapping[str, str], body: bytes | None) -> dict[str, str]:
         """Headers computed afresh for every attempt (e.g. a signature over the attempt's timestamp)."""
         return {}

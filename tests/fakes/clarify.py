@@ -30,6 +30,11 @@ contradict is a switch, so the destination can be tested under every variant:
 * `record_delete` – `DELETE /objects/{object}/records/{id}` (204) exists (default: the records reference
   is titled "Create, read, update, and delete records" and API keys "can … delete data") or not (404).
 
+Two switches model what stands in front of the API or misbehaves, not documented Clarify behaviour:
+`max_body_bytes` answers 413 to a larger request body (a gateway's limit; Clarify documents none), and
+`echo_credentials` makes a refused key's error detail quote the Authorization header after that many
+characters of filler (a careless server: an excerpt cut before masking would end inside the key).
+
 Relationships (person `companies`; deal `companies` and `people`) are set with
 `PATCH …/records/{id}/relationships/{relationship}` (replaces the set), removed with `DELETE` on the same
 path (204) and read with `GET`; a person's or deal's `company_id` attribute links a company at create
@@ -173,9 +178,13 @@ class ClarifyFake(FakeServer):
         domain_matching: DomainMatching = "exact",
         record_delete: bool = True,
         requests_per_second: int | None = None,
+        max_body_bytes: int | None = None,
+        echo_credentials: int | None = None,
         port: int = 0,
     ) -> None:
         super().__init__(port)
+        self.max_body_bytes = max_body_bytes
+        self.echo_credentials = echo_credentials
         self.api_keys = set(api_keys)
         self.slug = slug
         self.upsert = upsert
@@ -275,12 +284,18 @@ class ClarifyFake(FakeServer):
         """Authenticate (api-key scheme only), resolve the workspace and object, turn _Fail into errors."""
 
         def handle(req: Request) -> Reply:
-            scheme, _, key = req.headers.get("Authorization", "").partition(" ")
+            if self.max_body_bytes is not None and len(req.body) > self.max_body_bytes:
+                detail = (
+                    f"The request body is {len(req.body)} bytes; at most {self.max_body_bytes} are accepted."
+                )
+                return 413, {"errors": [_error(413, "Payload Too Large", detail)]}
+            sent = req.headers.get("Authorization", "")
+            scheme, _, key = sent.partition(" ")
             if scheme.lower() != "api-key":
                 detail = "Use the api-key authorization scheme: `Authorization: api-key <KEY>`."
-                return 401, {"errors": [_error(401, "Unauthorized", detail)]}
+                return 401, {"errors": [_error(401, "Unauthorized", self._echo(detail, sent))]}
             if key.strip() not in self.api_keys:
-                return 401, {"errors": [_error(401, "Unauthorized", "Invalid API key.")]}
+                return 401, {"errors": [_error(401, "Unauthorized", self._echo("Invalid API key.", sent))]}
             if req.path_params["slug"] != self.slug:
                 return 404, {"errors": [_error(404, "Not Found", "Workspace not found.")]}
             name = req.path_params.get("object", "")
@@ -293,6 +308,10 @@ class ClarifyFake(FakeServer):
                 return fail.status, {"errors": fail.errors}
 
         return handle
+
+    def _echo(self, detail: str, sent: str) -> str:
+        """The detail, after what was sent and `echo_credentials` characters of filler before that."""
+        return detail if self.echo_credentials is None else f"{'.' * self.echo_credentials}{sent} {detail}"
 
     def _pointer(self, index: int | None, member: str) -> str | None:
         if self.pointers == "none":

@@ -927,7 +927,7 @@ class HubSpotFake(FakeServer):
     Switches (all safe to flip while a client runs): `latency`, `inject()` (e.g. 423 or 502),
     `rate_limit_max`, `oauth_rate_limit_max`, `daily_limit`, `exhaust_daily_limit()`,
     `expire_access_tokens()`, `access_token_ttl`, `validation_errors`, `validation_rule_errors`,
-    `partial_failures_2026_09`, `service_key_token_info`.
+    `partial_failures_2026_09`, `service_key_token_info`, `echo_credentials`.
     """
 
     def __init__(
@@ -947,6 +947,7 @@ class HubSpotFake(FakeServer):
         service_key_token_info: bool = False,
         access_token_ttl: int = 1800,
         openapi_dir: str | Path | None = OPENAPI_DIR,
+        echo_credentials: int | None = None,
     ) -> None:
         """`tokens` maps private-app tokens to their scopes (default: `pat-good` with `all_scopes()`);
         `oauth_apps` default to one app (`client-id` / `client-secret` / `refresh-good`, all scopes);
@@ -963,7 +964,12 @@ class HubSpotFake(FakeServer):
         failures with the success status instead (UNCONFIRMED either way).
 
         `service_key_token_info`: whether the private-app token-info endpoint describes service keys as it
-        does private-app tokens. Not documented (UNCONFIRMED); off, a service key is unknown there."""
+        does private-app tokens. Not documented (UNCONFIRMED); off, a service key is unknown there.
+
+        `echo_credentials`: a hostile or careless server (HubSpot is not known to do this): refusals of
+        credentials (401, 403, and the token endpoint's 400) quote what was sent – the Authorization header,
+        or the form's refresh token and client secret – after this many characters of filler, so that a
+        client cutting the message to an excerpt before masking it would cut inside the secret."""
         super().__init__(port)
         self.portal_id = portal_id
         self.rate_limit_max = rate_limit_max
@@ -975,6 +981,7 @@ class HubSpotFake(FakeServer):
         self.partial_failures_2026_09: PartialFailures = partial_failures_2026_09
         self.service_key_token_info = service_key_token_info
         self.access_token_ttl = access_token_ttl
+        self.echo_credentials = echo_credentials
         self.openapi = load_openapi(str(openapi_dir)) if openapi_dir is not None else None
         self.schema_violations: list[SchemaViolation] = []
         self.calls: Counter[str] = Counter()
@@ -1286,7 +1293,9 @@ class HubSpotFake(FakeServer):
         with self._state:
             credential = self._static_tokens.get(token.strip()) or self._access_tokens.get(token.strip())
         if scheme.lower() != "bearer" or credential is None:
-            _fail(401, "INVALID_AUTHENTICATION", AUTH_MESSAGE)
+            _fail(
+                401, "INVALID_AUTHENTICATION", self._echo(AUTH_MESSAGE, req.headers.get("Authorization", ""))
+            )
         if credential.expires_at is not None and credential.expires_at <= time.time():
             ago = max(1, int(time.time() - credential.expires_at))
             _fail(
@@ -1357,7 +1366,7 @@ class HubSpotFake(FakeServer):
             _fail(
                 403,
                 "MISSING_SCOPES",
-                SCOPE_MESSAGE,
+                self._echo(SCOPE_MESSAGE, f"Bearer {credential.app}"),
                 errors=[
                     {
                         "message": "One or more of the following scopes are required.",
@@ -1366,6 +1375,12 @@ class HubSpotFake(FakeServer):
                 ],
                 links={"scopes": SCOPES_URL},
             )
+
+    def _echo(self, message: str, sent: str) -> str:
+        """The message, after what was sent and `echo_credentials` characters of filler before that."""
+        if self.echo_credentials is None:
+            return message
+        return f"{'.' * self.echo_credentials}{sent} {message}"
 
     def _require_objects(self, credential: _Credential, obj: ObjectType, access: str) -> None:
         self._require(credential, f"crm.objects.{obj.scope}.{access}", *LEGACY_SCOPES.get(obj.scope, ()))
@@ -1437,7 +1452,8 @@ class HubSpotFake(FakeServer):
             if not isinstance(app, OAuthApp):
                 return app
             if form.get("refresh_token") != app.refresh_token:
-                return 400, _oauth_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token", rfc6749)
+                message = self._echo("missing or unknown refresh token", form.get("refresh_token", ""))
+                return 400, _oauth_error("BAD_REFRESH_TOKEN", message, rfc6749)
             token = self._issue(app)
         body = {
             "token_type": "bearer",
@@ -1454,7 +1470,8 @@ class HubSpotFake(FakeServer):
         if app is None:
             return 400, _oauth_error("BAD_CLIENT_ID", "missing or unknown client_id", rfc6749)
         if form.get("client_secret") != app.client_secret:
-            return 400, _oauth_error("BAD_CLIENT_SECRET", "missing or invalid client_secret", rfc6749)
+            message = self._echo("missing or invalid client_secret", form.get("client_secret", ""))
+            return 400, _oauth_error("BAD_CLIENT_SECRET", message, rfc6749)
         return app
 
     def _issue(self, app: OAuthApp) -> str:
