@@ -21,9 +21,10 @@ import orjson
 
 from retl_shared.errors import ConfigError, SyncError, TransientError
 
-# Snowflake error codes (``errno``) that are not the user's to fix: a query cancelled by an
-# administrator or a restart, and the session token expiring during a long read.
-_SNOWFLAKE_TRANSIENT = {604, 390111, 390112, 390114}
+# Snowflake error codes (``errno``) that are not the user's to fix: 000604 "SQL execution canceled" (an
+# administrator, a restart), and the session's tokens expiring or lost during a long read (the codes of
+# snowflake.connector.network: SESSION_EXPIRED, MASTER_TOKEN_NOTFOUND, _EXPIRED, _INVALD).
+_SNOWFLAKE_TRANSIENT = {604, 390112, 390113, 390114, 390115}
 _SNOWFLAKE_CANNOT_CONNECT = 250001
 _NAME_NOT_KNOWN = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
