@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,7 @@ __all__ = ["ConfigError", "Lookback", "SourceConfig", "parse_config", "spec_sche
 # Airbyte's UI does not render the anyOf-with-null pydantic produces for optional fields.
 OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"})]
 OptionalInteger = Annotated[int | None, WithJsonSchema({"type": "integer"})]
+OptionalPassword = Annotated[Password | None, WithJsonSchema({"type": "string"})]
 
 
 class DuckDBWarehouse(BaseModel):
@@ -72,7 +74,7 @@ class KeyPairCredentials(BaseModel):
         min_length=1,
         json_schema_extra={"multiline": True},
     )
-    private_key_passphrase: OptionalText = secret(
+    private_key_passphrase: OptionalPassword = secret(
         default=None, title="Passphrase", description="Passphrase of an encrypted private key."
     )
 
@@ -329,7 +331,17 @@ def _check_bookkeeping(warehouse: DuckDBWarehouse | SnowflakeWarehouse) -> None:
 
 
 def parse_config(raw: Any) -> SourceConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"The config must be a JSON object with a warehouse and its streams, not {json_kind(raw)}"
+        )
     return retl_spec.parse_config(SourceConfig, raw)
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, for messages that must not show it (it may hold a secret)."""
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+    return kinds.get(type(value), "a number")
 
 
 def spec_schema() -> dict[str, Any]:

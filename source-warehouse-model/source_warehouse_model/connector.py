@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from retl_shared.redaction import Redactor
+from retl_shared.catalog import ConfiguredStream, parse_configured_catalog
+from retl_shared.redaction import Redactor, secret_values
 from source_warehouse_model.backends import connect
 from source_warehouse_model.config import ConfigError, SourceConfig, parse_config, spec_schema
+from source_warehouse_model.errors import about, sync_error
 from source_warehouse_model.messages import MessageBuffer, Messages
 from source_warehouse_model.reader import ReadRequest, read_stream, usable_lookback
 from source_warehouse_model.state import PriorStates
@@ -26,15 +28,17 @@ def spec_message() -> dict[str, Any]:
     return {"type": "SPEC", "spec": {"connectionSpecification": spec_schema()}}
 
 
-def check_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
+def check_message(raw_config: Any, redactor: Redactor | None = None) -> dict[str, Any]:
     """SUCCEEDED when the warehouse opens and every stream's query, cursor, keys and lookback resolve.
 
     Compiling each stream's query proves the credentials and the role's access to every relation;
-    failures come back as messages that say what to change (the backends word their own errors).
+    failures come back as messages that say what to change (the backends word their own errors),
+    masked like every other line: a server may echo a credential in its error.
     """
+    redactor = redactor or config_redactor(raw_config)
     try:
         config = parse_config(raw_config)
-        with connect(config.warehouse) as backend:
+        with connect(config.warehouse, quick=True) as backend:
             streams = declared_streams(config, backend)
             missing = missing_schemas(config, streams)
             if missing:
@@ -47,14 +51,17 @@ def check_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
                     usable_lookback(stream, cursor, *config.lookback_for(stream.namespace, stream.name))
             if any(stream.diff for stream in streams):
                 backend.check_bookkeeping()
-    except ConfigError as exc:
-        return _status("FAILED", str(exc))
     except Exception as exc:
-        return _status("FAILED", f"{type(exc).__name__}: {exc}")
-    return _status("SUCCEEDED")
+        return connection_status("FAILED", redactor.redact(sync_error(exc).message))
+    return connection_status("SUCCEEDED")
 
 
-def discover_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
+def config_redactor(raw_config: Any) -> Redactor:
+    """A redactor for every secret field of the config, in every form they could be printed in."""
+    return Redactor(secret_values(raw_config, spec_schema()) if isinstance(raw_config, Mapping) else [])
+
+
+def discover_message(raw_config: Any) -> dict[str, Any]:
     config = parse_config(raw_config)
     entries = []
     with connect(config.warehouse) as backend:
@@ -66,23 +73,23 @@ def discover_message(raw_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_messages(
-    raw_config: Mapping[str, Any], catalog: Mapping[str, Any], state: Any, redactor: Redactor | None = None
+    raw_config: Any, catalog: Any, state: Any, redactor: Redactor | None = None
 ) -> Iterator[Messages]:
     """Yield batches of messages for every configured stream, in catalog order.
 
     ``state`` is the parsed `--state` file: a list of AirbyteStateMessage dicts, or a legacy dict.
     """
     config = parse_config(raw_config)
+    configured_streams = parse_configured_catalog(catalog)
     priors = PriorStates(state)
-    out = MessageBuffer(redactor)
+    out = MessageBuffer(redactor or config_redactor(raw_config))
     with connect(config.warehouse) as backend:
         streams = {(stream.namespace, stream.name): stream for stream in declared_streams(config, backend)}
-        requests = [
-            _request(configured, streams, priors, config) for configured in catalog.get("streams", [])
-        ]
+        requests = [_request(configured, streams, priors, config) for configured in configured_streams]
         for request in requests:
             try:
-                yield from read_stream(backend, request, config.checkpoint_every_records, out)
+                with about(f"stream {request.stream.label}"):
+                    yield from read_stream(backend, request, config.checkpoint_every_records, out)
             except Exception:
                 out.stream_status(request.stream.name, request.stream.namespace, "INCOMPLETE")
                 yield out.drain()
@@ -90,22 +97,19 @@ def read_messages(
 
 
 def _request(
-    configured: Mapping[str, Any],
+    configured: ConfiguredStream,
     streams: dict[tuple[str | None, str], StreamDef],
     priors: PriorStates,
     config: SourceConfig,
 ) -> ReadRequest:
-    descriptor = configured["stream"]
-    key = (descriptor.get("namespace"), descriptor["name"])
-    stream = streams.get(key)
+    stream = streams.get(configured.key)
     if stream is None:
-        label = ".".join(part for part in key if part)
+        label = ".".join(part for part in configured.key if part)
         raise ConfigError(
             f"stream {label} is in the catalog but not in the source config; refresh the schema"
         )
-    lookback, from_model = config.lookback_for(*key)
-    cursor_path = configured.get("cursor_field") or []
-    key_paths = configured.get("primary_key") or []
+    lookback, from_model = config.lookback_for(*configured.key)
+    cursor_path, key_paths = configured.cursor_field, configured.primary_key
     if len(cursor_path) > 1 or any(len(path) != 1 for path in key_paths):
         raise ConfigError(f"stream {stream.label}: cursor and primary key must be top-level columns")
     if stream.diff:
@@ -113,17 +117,17 @@ def _request(
         cursor_path, key_paths = [], []
     return ReadRequest(
         stream=stream,
-        incremental=configured.get("sync_mode") == "incremental",
+        incremental=configured.sync_mode == "incremental",
         cursor_field=cursor_path[0] if cursor_path else stream.cursor_field,
         primary_key=tuple(path[0] for path in key_paths) or stream.primary_key,
-        prior_state=priors.get(*key),
+        prior_state=priors.get(*configured.key),
         lookback=lookback,
         lookback_from_model=from_model,
     )
 
 
-def _status(status: str, message: str | None = None) -> dict[str, Any]:
-    connection_status: dict[str, Any] = {"status": status}
+def connection_status(status: str, message: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status}
     if message is not None:
-        connection_status["message"] = message
-    return {"type": "CONNECTION_STATUS", "connectionStatus": connection_status}
+        body["message"] = message
+    return {"type": "CONNECTION_STATUS", "connectionStatus": body}

@@ -33,7 +33,7 @@ from source_warehouse_model.backends.base import Backend, Column, Kind
 from source_warehouse_model.config import ConfigError
 from source_warehouse_model.messages import MessageBuffer, Messages
 from source_warehouse_model.records import record_chunks, select_list
-from source_warehouse_model.state import DiffState
+from source_warehouse_model.state import DiffState, check_bound
 from source_warehouse_model.streams import CHANGE_COLUMN, DELETED_AT_COLUMN, StreamDef, key_columns
 
 FINGERPRINT = "_retl_fingerprint"
@@ -165,6 +165,8 @@ def _plan(
     for generation in sorted(existing - referenced):
         snapshots.drop(generation)
     if state is not None and state.resume_after is not None:
+        for key, (_, value) in zip(keys, state.resume_after, strict=True):
+            check_bound(backend, stream.label, key, value, "resume point")
         values = tuple(value for _, value in state.resume_after)
         after = ", ".join(f"{name}={value}" for name, value in state.resume_after)
         out.log(f"stream {stream.label}: resuming snapshot {state.generation} after {after}")

@@ -24,7 +24,7 @@ from source_warehouse_model.config import ConfigError, Lookback
 from source_warehouse_model.diff import read_changes
 from source_warehouse_model.messages import MessageBuffer, Messages
 from source_warehouse_model.records import FETCH_ROWS, estimate, record_chunks, select_list
-from source_warehouse_model.state import FULL_REFRESH_STATE, CursorState
+from source_warehouse_model.state import FULL_REFRESH_STATE, CursorState, check_bound
 from source_warehouse_model.streams import StreamDef, column_named, cursor_column, describe
 
 # Cursor kinds a lookback duration, or a lookback number, can be subtracted from.
@@ -84,7 +84,7 @@ def _incremental(
     order = [cursor.name] + [
         column_named(columns, key, stream, "primary key").name for key in request.primary_key
     ]
-    state = _prior_state(request, field, out)
+    state = _prior_state(backend, request, cursor, out)
 
     c, bound = backend.quote(cursor.name), backend.cursor_param(cursor)
     upper, nulls = backend.fetch_one(
@@ -160,12 +160,18 @@ def usable_lookback(
     )
 
 
-def _prior_state(request: ReadRequest, field: str, out: MessageBuffer) -> CursorState:
-    prior = CursorState.from_json(request.prior_state)
-    if prior is not None and prior.field != field:
+def _prior_state(backend: Backend, request: ReadRequest, cursor: Column, out: MessageBuffer) -> CursorState:
+    """Where the read starts: the state's cursor, checked against the cursor column; none if it changed."""
+    stream = request.stream
+    prior = CursorState.from_json(request.prior_state, stream.label)
+    if prior is None and request.prior_state not in (None, {}, FULL_REFRESH_STATE):
+        out.log(f"stream {stream.label}: the state holds no cursor; reading all", "WARN")
+    if prior is not None and prior.field != cursor.name:
         out.log(
-            f"stream {request.stream.label}: cursor changed from {prior.field!r} to {field!r}, reading all",
+            f"stream {stream.label}: cursor changed from {prior.field!r} to {cursor.name!r}, reading all",
             "WARN",
         )
         prior = None
-    return prior or CursorState(field, None)
+    if prior is not None and prior.value is not None:
+        check_bound(backend, stream.label, cursor, prior.value, "cursor")
+    return prior or CursorState(cursor.name, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import traceback
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,9 +12,16 @@ from typing import Any
 import orjson
 
 from retl_shared.protocol import Output
-from retl_shared.redaction import secret_values
+from retl_shared.redaction import Redactor, secret_values
 from source_warehouse_model.config import ConfigError, spec_schema
-from source_warehouse_model.connector import check_message, discover_message, read_messages, spec_message
+from source_warehouse_model.connector import (
+    check_message,
+    connection_status,
+    discover_message,
+    read_messages,
+    spec_message,
+)
+from source_warehouse_model.errors import sync_error, unwritable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,26 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_json(path: str) -> Any:
+def _load_json(path: str, what: str) -> Any:
+    """A JSON file's value (an empty file is null); the error names the file, never its content."""
     try:
         return orjson.loads(Path(path).read_bytes() or b"null")
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"the {what} file {path} is not valid JSON: {exc}") from None
 
 
 def run(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     out = Output()
+    _redact_logging(out.redactor)
     # Park what the imports left behind outside the cyclic GC, which would otherwise rescan it at
     # each full collection that a read's record batches trigger: that nearly doubles the cost per record.
     gc.freeze()
     try:
         _execute(args, out)
-    except ConfigError as exc:
-        out.error_trace(str(exc), "config_error")
-        raise SystemExit(1) from None
     except Exception as exc:
-        out.error_trace(f"{args.command} failed: {exc}", "system_error", traceback.format_exc())
+        error = sync_error(exc)
+        out.error_trace(error.message, error.failure_type, error.internal_message)
         raise SystemExit(1) from None
     finally:
         gc.unfreeze()
@@ -59,14 +68,40 @@ def _execute(args: argparse.Namespace, out: Output) -> None:
     if args.command == "spec":
         out.write(spec_message())
         return
-    config = _load_json(args.config)
-    if isinstance(config, dict):
-        out.redactor.add(*secret_values(config, spec_schema()))
     if args.command == "check":
-        out.write(check_message(config))
-    elif args.command == "discover":
+        # Always a CONNECTION_STATUS, exit 0: an unreadable config file too is a reason for FAILED.
+        try:
+            config = _load_config(args.config, out.redactor)
+        except ConfigError as exc:
+            out.write(connection_status("FAILED", out.redactor.redact(exc.message)))
+        else:
+            out.write(check_message(config, out.redactor))
+        return
+    config = _load_config(args.config, out.redactor)
+    if args.command == "discover":
         out.write(discover_message(config))
-    else:
-        state = _load_json(args.state) if args.state else None
-        for batch in read_messages(config, _load_json(args.catalog), state, out.redactor):
+        return
+    state = _load_json(args.state, "state") if args.state else None
+    catalog = _load_json(args.catalog, "catalog")
+    for batch in read_messages(config, catalog, state, out.redactor):
+        try:
             out.write_many(batch)
+        except orjson.JSONEncodeError as exc:
+            raise unwritable(batch, exc) from exc
+
+
+def _load_config(path: str, redactor: Redactor) -> Any:
+    config = _load_json(path, "config")
+    if isinstance(config, dict):
+        redactor.add(*secret_values(config, spec_schema()))
+    return config
+
+
+def _redact_logging(redactor: Redactor) -> None:
+    """The drivers' own warnings (retries, connection trouble) go to stderr, masked like our lines.
+
+    Like any ``basicConfig``, this leaves logging alone where it is set up already (a test runner).
+    """
+    handler = logging.StreamHandler()
+    handler.addFilter(redactor.logging_filter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])

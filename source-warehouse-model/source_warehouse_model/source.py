@@ -25,8 +25,14 @@ from airbyte_cdk.models import (
 from airbyte_cdk.sources import Source
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_warehouse_model.config import ConfigError
-from source_warehouse_model.connector import check_message, discover_message, read_messages, spec_message
+from source_warehouse_model.connector import (
+    check_message,
+    config_redactor,
+    discover_message,
+    read_messages,
+    spec_message,
+)
+from source_warehouse_model.errors import sync_error
 
 
 class SourceWarehouseModel(Source):
@@ -41,7 +47,7 @@ class SourceWarehouseModel(Source):
         return status
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
-        with _traced():
+        with _traced(config):
             catalog = AirbyteMessageSerializer.load(discover_message(config)).catalog
         assert catalog is not None
         return catalog
@@ -55,18 +61,23 @@ class SourceWarehouseModel(Source):
     ) -> Iterator[AirbyteMessage]:
         catalog_json = ConfiguredAirbyteCatalogSerializer.dump(catalog)
         state_json = [AirbyteStateMessageSerializer.dump(message) for message in state or []]
-        with _traced():
+        with _traced(config):
             for batch in read_messages(config, catalog_json, state_json):
                 for message in batch:
                     yield AirbyteMessageSerializer.load(message)
 
 
 @contextmanager
-def _traced() -> Iterator[None]:
-    """Report config problems as config_error traces, which the platform does not retry."""
+def _traced(config: Mapping[str, Any]) -> Iterator[None]:
+    """Report errors as the console script does: classified, so that the platform retries only what
+    may pass, with every form of the config's secrets masked."""
     try:
         yield
-    except ConfigError as exc:
+    except Exception as exc:
+        error, redactor = sync_error(exc), config_redactor(config)
+        internal = redactor.redact(error.internal_message or error.message)
         raise AirbyteTracedException(
-            message=str(exc), internal_message=str(exc), failure_type=FailureType.config_error
+            message=redactor.redact(error.message),
+            internal_message=internal,
+            failure_type=FailureType(error.failure_type),
         ) from exc

@@ -21,7 +21,9 @@ from decimal import Decimal
 from typing import Any, TypeGuard
 
 from retl_shared.protocol import state_stream_key
-from source_warehouse_model.config import ConfigError
+from source_warehouse_model.backends.base import Backend, Column
+from source_warehouse_model.config import ConfigError, json_kind
+from source_warehouse_model.errors import sync_error
 
 _DECODERS: dict[str, Callable[[str], Any]] = {
     "timestamp": datetime.fromisoformat,
@@ -73,16 +75,54 @@ class CursorState:
         return {"cursor_field": self.field, "cursor": text, "cursor_type": cursor_type}
 
     @classmethod
-    def from_json(cls, state: Any) -> CursorState | None:
-        """None when the state is not one of ours (e.g. a full refresh marker)."""
-        if not isinstance(state, dict) or not isinstance(state.get("cursor_field"), str):
+    def from_json(cls, state: Any, stream: str) -> CursorState | None:
+        """None when the state is not a cursor state (none, a full refresh marker, a diff state).
+
+        A state of the wrong shape is a ConfigError naming the stream: the fix is to reset it.
+        """
+        if state is None or (isinstance(state, dict) and "cursor_field" not in state):
             return None
-        text, cursor_type = state.get("cursor"), state.get("cursor_type")
+        if not isinstance(state, dict):
+            raise unreadable(stream, f"it is {json_kind(state)}, not an object")
+        field, text, cursor_type = state["cursor_field"], state.get("cursor"), state.get("cursor_type")
+        if not isinstance(field, str):
+            raise unreadable(stream, '"cursor_field" must be a column name')
         if text is None:
-            return cls(state["cursor_field"], None)
+            return cls(field, None)
+        if not isinstance(text, str):
+            raise unreadable(
+                stream, f'"cursor" must be text, as the connector writes it, not {json_kind(text)}'
+            )
         if cursor_type not in _DECODERS:
-            raise ConfigError(f"unreadable state {state!r}: unknown cursor_type; reset the stream")
-        return cls(state["cursor_field"], decode_cursor(cursor_type, text))
+            raise unreadable(stream, f'"cursor_type" {cursor_type!r} is none of {", ".join(_DECODERS)}')
+        try:
+            return cls(field, decode_cursor(cursor_type, text))
+        except ValueError as exc:
+            raise unreadable(stream, f"the cursor {text!r} is not a {cursor_type} ({exc})") from None
+
+
+def unreadable(stream: str, problem: str) -> ConfigError:
+    """The error for a stream's state the connector cannot use."""
+    return ConfigError(
+        f"stream {stream}: the state cannot be used: {problem}. Reset the stream (clear its state) to"
+        " read it from the start, or pass the state the last sync emitted"
+    )
+
+
+def check_bound(backend: Backend, stream: str, column: Column, value: Any, role: str) -> None:
+    """Fail clearly, before reading, when a value from the state cannot be compared with its column.
+
+    The warehouse casts the value to the column's type, as the read's queries will: a state written
+    for another type of column (or edited by hand) fails here, naming the stream, not in mid-read.
+    """
+    try:
+        backend.fetch_one(f"SELECT {backend.cursor_param(column)}", [value])
+    except Exception as exc:
+        error = sync_error(exc)
+        if not isinstance(error, ConfigError):
+            raise error from exc
+        problem = f"its {role} {value!r} does not fit column {column.name!r} ({column.native_type})"
+        raise unreadable(stream, f"{problem} ({error.message})") from exc
 
 
 # The state the CDK writes for a stream without cursor (full refresh).
@@ -187,13 +227,16 @@ class PriorStates:
     def __init__(self, raw: Any) -> None:
         self._streams: dict[tuple[str | None, str], Any] = {}
         self._legacy: dict[str, Any] = {}
-        messages: list[dict[str, Any]] = (
-            [{"type": "LEGACY", "data": raw}] if isinstance(raw, dict) else raw or []
-        )
-        for message in messages:
+        if raw is not None and not isinstance(raw, dict | list):
+            raise _unusable(f"it is {json_kind(raw)}, not a list of state messages")
+        messages = [{"type": "LEGACY", "data": raw}] if isinstance(raw, dict) else raw or []
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict):
+                raise _unusable(f"item {index} is {json_kind(message)}, not a state message (an object)")
             key = state_stream_key(message)
-            if key is not None:
-                self._streams[key] = (message.get("stream") or {}).get("stream_state")
+            stream = message.get("stream")
+            if key is not None and isinstance(stream, dict):
+                self._streams[key] = stream.get("stream_state")
             elif message.get("type") == "LEGACY" and isinstance(message.get("data"), dict):
                 self._legacy.update(message["data"])
 
@@ -201,3 +244,10 @@ class PriorStates:
         return (
             self._streams[(namespace, name)] if (namespace, name) in self._streams else self._legacy.get(name)
         )
+
+
+def _unusable(problem: str) -> ConfigError:
+    return ConfigError(
+        f"The state cannot be used: {problem}. Pass the state the last sync emitted, or reset the"
+        " connection (clear its state) to read every stream from the start"
+    )

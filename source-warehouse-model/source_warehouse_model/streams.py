@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from source_warehouse_model.backends.base import Backend, Column, Kind
 from source_warehouse_model.config import ConfigError, ModelConfig, SourceConfig, relation_parts
+from source_warehouse_model.errors import about, sync_error
 from source_warehouse_model.values import JSON_SCHEMAS
 
 # Kinds whose values order meaningfully and round-trip through the state's cursor text.
@@ -66,13 +67,15 @@ class StreamDef:
 
 def declared_streams(config: SourceConfig, backend: Backend) -> list[StreamDef]:
     """Every relation in the configured schemas, then the models."""
+    with about(f"listing the tables and views of schemas {', '.join(config.schemas)}"):
+        relations = backend.relations(config.schemas)
     streams = [
         StreamDef(
             relation.name,
             relation.schema,
             f"SELECT * FROM {backend.quote(relation.schema)}.{backend.quote(relation.name)}",
         )
-        for relation in backend.relations(config.schemas)
+        for relation in relations
     ]
     return streams + [_model_stream(model, backend) for model in config.models]
 
@@ -97,10 +100,13 @@ def _model_stream(model: ModelConfig, backend: Backend) -> StreamDef:
 
 def describe(backend: Backend, stream: StreamDef) -> list[Column]:
     """The stream's columns; a query that does not compile is the user's to fix."""
+    subject = f"stream {stream.label}: the query fails"
     try:
         return backend.describe(f"SELECT * FROM {stream.subquery}")
+    except ConfigError as exc:  # the backend's own wording (Snowflake's grants)
+        raise ConfigError(f"{subject}: {exc.message}") from exc
     except Exception as exc:
-        raise ConfigError(f"stream {stream.label}: the query fails: {exc}") from exc
+        raise sync_error(exc, subject) from exc
 
 
 def column_named(columns: list[Column], name: str, stream: StreamDef, role: str) -> Column:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from source_warehouse_model.backends.base import Column, Kind
+from source_warehouse_model.errors import UnconvertibleValue
 
 
 def _nullable(json_type: str | list[str], **extra: str) -> dict[str, Any]:
@@ -55,6 +56,9 @@ def _exact_number(value: Decimal | int | str) -> orjson.Fragment | None:
     return orjson.Fragment(str(value))
 
 
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1  # the integers orjson writes itself
+
+
 def _base64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
@@ -67,6 +71,8 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if isinstance(value, Decimal):
         return _exact_number(value)
+    if isinstance(value, int) and not _INT_MIN <= value <= _UINT_MAX:
+        return _exact_number(value)  # a HUGEINT in a STRUCT or LIST: orjson writes 64 bits at most
     if isinstance(value, bytes):
         return _base64(value)
     if isinstance(value, timedelta) or (isinstance(value, time) and value.tzinfo is not None):
@@ -76,8 +82,16 @@ def _plain(value: Any) -> Any:
 
 def _json_value(value: Any) -> Any:
     """Parsed JSON text (DuckDB JSON, Snowflake VARIANT, OBJECT, ARRAY), or a nested value made plain."""
-    # orjson parses integers beyond 64 bits as floats; JSON documents rarely hold them.
-    return orjson.loads(value) if isinstance(value, str | bytes) else _plain(value)
+    if not isinstance(value, str | bytes):
+        return _plain(value)
+    try:
+        # orjson parses integers beyond 64 bits as floats; JSON documents rarely hold them.
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(
+            f"{exc}: the document is not standard JSON; NaN, Infinity and numbers beyond a double's"
+            " range, which DuckDB accepts, have no JSON form"
+        ) from None
 
 
 def _time_text(value: Any) -> Any:
@@ -99,7 +113,10 @@ Row = tuple[Any, ...]
 
 
 def record_builder(columns: Sequence[Column]) -> Callable[[Row], dict[str, Any]]:
-    """A function turning a row into record data; only kinds that need it pay for a conversion."""
+    """A function turning a row into record data; only kinds that need it pay for a conversion.
+
+    A value that cannot be converted raises ``UnconvertibleValue`` naming its column.
+    """
     names = [column.name for column in columns]
     converted = [(column.name, _CONVERTERS[column.kind]) for column in columns if column.kind in _CONVERTERS]
 
@@ -108,7 +125,10 @@ def record_builder(columns: Sequence[Column]) -> Callable[[Row], dict[str, Any]]
         for name, convert in converted:
             value = data[name]
             if value is not None:
-                data[name] = convert(value)
+                try:
+                    data[name] = convert(value)
+                except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+                    raise UnconvertibleValue(name, str(exc)) from exc
         return data
 
     return build

@@ -5,7 +5,9 @@ Test modules use it with ``pytest_plugins = ["tests.source_warehouse_model.snowf
 ``fakesnow.server()`` serves fakesnow's app as it is, and that app accepts any credentials. This
 serves the same app behind one extra route, the login: it records what the driver sent (so tests
 see the authenticator, token and session parameters) and refuses ``REJECTED_PASSWORD`` and
-``REJECTED_TOKEN`` the way Snowflake refuses wrong credentials (code 390100). The server starts once
+``REJECTED_TOKEN`` the way Snowflake refuses wrong credentials (code 390100), and the credentials in
+``FakeSnowflake.echoed`` the same way with the credential quoted back in the message, as a proxy or a
+verbose server might: the connector must mask it. The server starts once
 per test session; every test gets its own database in it, which fakesnow creates at first login.
 
 What fakesnow cannot emulate (it runs DuckDB under Snowflake's SQL): timestamps keep microseconds,
@@ -50,6 +52,7 @@ USER, ROLE = "airbyte", "AIRBYTE_READER"
 class FakeSnowflake:
     port: int
     logins: list[dict[str, Any]] = field(default_factory=list)  # the "data" of every login request
+    echoed: set[str] = field(default_factory=set)  # passwords and tokens refused with an echo of them
 
 
 @dataclass
@@ -112,13 +115,17 @@ def _app(server: FakeSnowflake) -> Starlette:
             body = gzip.decompress(body)
         data = json.loads(body)["data"]
         server.logins.append(data)
-        if data.get("PASSWORD") == REJECTED_PASSWORD or data.get("TOKEN") == REJECTED_TOKEN:
+        credential = data.get("PASSWORD") or data.get("TOKEN")
+        if credential in (REJECTED_PASSWORD, REJECTED_TOKEN) or credential in server.echoed:
             # Snowflake's answer to wrong credentials, which the driver raises as DatabaseError 390100.
+            message = "Incorrect username or password was specified."
+            if credential in server.echoed:
+                message += f" Login {USER!r} with {credential!r} (sent as {json.dumps(data)}) refused."
             return JSONResponse(
                 {
                     "data": {"nextAction": "RETRY_LOGIN", "authnMethod": "USERNAME_PASSWORD"},
                     "code": "390100",
-                    "message": "Incorrect username or password was specified.",
+                    "message": message,
                     "success": False,
                     "headers": None,
                 }

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, Status, Type
+import pytest
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, FailureType, Status, Type
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_warehouse_model.connector import discover_message
 from source_warehouse_model.source import SourceWarehouseModel
@@ -30,6 +32,25 @@ def test_cdk_source_wraps_the_same_core(tmp_path: Path) -> None:
     (state,) = [message.state for message in messages if message.type == Type.STATE]
     assert state and state.stream and state.stream.stream_state
     assert state.stream.stream_state.cursor == "4"  # type: ignore[attr-defined]
+
+
+def test_cdk_source_classifies_errors_as_the_console_script_does(tmp_path: Path) -> None:
+    source, logger = SourceWarehouseModel(), logging.getLogger("test")
+    ratios = {"name": "ratios", "sql": "SELECT id, 10 // (id - id) AS ratio FROM events"}
+    config = duckdb_config(make_db(tmp_path / "w.duckdb", EVENTS), models=[ratios])
+    (stream,) = discover_message(config)["catalog"]["streams"]
+    catalog = ConfiguredAirbyteCatalogSerializer.load(
+        {"streams": [configured_stream(stream, "full_refresh")]}
+    )
+    with pytest.raises(AirbyteTracedException) as read:
+        list(source.read(logger, config, catalog, []))
+    assert read.value.failure_type == FailureType.config_error
+    assert str(read.value.message).startswith("stream ratios: Invalid Input Error: Division by zero")
+    (tmp_path / "notes.duckdb").write_text("not a database")
+    with pytest.raises(AirbyteTracedException) as discover:
+        source.discover(logger, duckdb_config(tmp_path / "notes.duckdb", schemas=["main"]))
+    assert discover.value.failure_type == FailureType.config_error
+    assert "not a valid DuckDB database file" in str(discover.value.message)
 
 
 def test_console_script_end_to_end(tmp_path: Path) -> None:

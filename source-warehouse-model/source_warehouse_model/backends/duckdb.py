@@ -11,6 +11,7 @@ import duckdb
 
 from source_warehouse_model.backends.base import Backend, Column, Kind, Relation
 from source_warehouse_model.config import ConfigError, DuckDBWarehouse
+from source_warehouse_model.errors import about
 
 _KINDS = {
     "BOOLEAN": Kind.BOOLEAN,
@@ -53,20 +54,29 @@ class DuckDBBackend(Backend):
     def __init__(self, config: DuckDBWarehouse) -> None:
         self._config = config
         in_memory = config.path == ":memory:"
+        if not in_memory and Path(config.path).is_dir():
+            raise ConfigError(
+                f"warehouse.path {config.path} is a directory; name the DuckDB database file in it"
+            )
         if not in_memory and not Path(config.path).is_file():
-            raise ConfigError(f"DuckDB database file not found: {config.path}")
+            raise ConfigError(f"DuckDB database file not found: {config.path}; check warehouse.path")
         # The warehouse is attached read-only to an in-memory database, under the name DuckDB would
         # give it (model SQL may qualify names with it), and made the default. A connection opened
         # read-only could not attach the read-write bookkeeping file that diff models need.
         self._connection = duckdb.connect(":memory:")
-        # TIMESTAMPTZ values come back in UTC, and naive cursor values compare as UTC. GLOBAL: a plain
-        # SET would not reach the cursors that run the queries.
-        self._connection.execute("SET GLOBAL TimeZone = 'UTC'")
         self._catalog: str | None = None
-        if not in_memory:
-            self._catalog = self.quote(_catalog_name(config.path))
-            self._connection.execute(f"ATTACH ? AS {self._catalog} (READ_ONLY)", [config.path])
         self._bookkeeping: str | None = None
+        try:
+            with about(f"cannot open the DuckDB database {config.path} (warehouse.path)"):
+                # TIMESTAMPTZ values come back in UTC, and naive cursor values compare as UTC. GLOBAL: a
+                # plain SET would not reach the cursors that run the queries.
+                self._connection.execute("SET GLOBAL TimeZone = 'UTC'")
+                if not in_memory:
+                    self._catalog = self.quote(_catalog_name(config.path))
+                    self._connection.execute(f"ATTACH ? AS {self._catalog} (READ_ONLY)", [config.path])
+        except BaseException:
+            self._connection.close()
+            raise
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor whose default database is the warehouse (USE is a per-cursor setting)."""

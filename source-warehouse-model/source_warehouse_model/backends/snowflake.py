@@ -31,6 +31,7 @@ from source_warehouse_model.config import (
     SnowflakeWarehouse,
     relation_parts,
 )
+from source_warehouse_model.errors import sync_error
 
 QUERY_TAG = "airbyte:source-warehouse-model"
 SESSION_PARAMETERS = {
@@ -91,12 +92,17 @@ def column(name: str, type_code: int, precision: int | None, scale: int | None) 
 class SnowflakeBackend(Backend):
     placeholder: ClassVar[str] = "?"
 
-    def __init__(self, config: SnowflakeWarehouse) -> None:
+    def __init__(self, config: SnowflakeWarehouse, login_seconds: float | None = None) -> None:
+        """Log in; ``login_seconds`` bounds the login, retries included (the driver's default is 120 s)."""
         self._config = config
+        arguments = connect_arguments(config)
+        if login_seconds is not None:
+            arguments["login_timeout"] = login_seconds
         try:
-            self._connection = snowflake.connector.connect(**connect_arguments(config))
-        except DatabaseError as exc:
-            raise _login_error(config, exc) from exc
+            self._connection = snowflake.connector.connect(**arguments)
+        except Exception as exc:
+            refused = _login_error(config, exc) if isinstance(exc, DatabaseError) else None
+            raise refused or sync_error(exc, f"connecting to Snowflake at {_address(config)}") from exc
 
     def relations(self, schemas: Sequence[str]) -> list[Relation]:
         if not schemas:
@@ -292,7 +298,12 @@ def _private_key_der(credentials: KeyPairCredentials) -> bytes:
     )
 
 
-def _login_error(config: SnowflakeWarehouse, exc: DatabaseError) -> Exception:
+def _address(config: SnowflakeWarehouse) -> str:
+    host = config.host or f"{config.account}.snowflakecomputing.com"
+    return f"{config.protocol}://{host}:{config.port or 443}"
+
+
+def _login_error(config: SnowflakeWarehouse, exc: DatabaseError) -> ConfigError | None:
     """A ConfigError the user can act on when the login was refused for a reason in the config."""
     who, reason = f"user {config.user} on account {config.account}", exc.raw_msg or str(exc)
     if exc.sqlstate == "28000" or exc.errno in _BAD_CREDENTIALS:
@@ -316,4 +327,4 @@ def _login_error(config: SnowflakeWarehouse, exc: DatabaseError) -> Exception:
             f" {reason} If they exist, grant: GRANT USAGE ON DATABASE {config.database} TO ROLE"
             f" {config.role}; GRANT USAGE ON WAREHOUSE {config.warehouse} TO ROLE {config.role}"
         )
-    return exc
+    return None
