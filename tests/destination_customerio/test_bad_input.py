@@ -211,6 +211,7 @@ CASES = [
     write("400 echoing the credentials", "HTTP 400: ....", prepare=echo(400)),
     write("500 forever", "Gave up after 7 attempts: HTTP 500", "transient_error", stdin=[rec(1), state(1)], prepare=inject(500, {"error": SECRET}, **{"Retry-After": "0"})),
     write("HTML error page", "502 Bad Gateway", "transient_error", prepare=inject(502, HTML, **{"Retry-After": "0", "Content-Type": "text/html"})),
+    write("200 naming failed entries", "not_found: no person has cio_id", config=settings(streams=[{**PEOPLE, "fields": {"user_id": "cio_id"}, "match_key": "cio_id"}]), prepare=lambda fake: setattr(fake, "partial_status", 200), written=[]),
     write("200 not JSON", "not Customer.io's Track API", prepare=inject(200, HTML, **{"Content-Type": "text/html"})),
     write("redirect", "redirects are not followed", prepare=inject(307, None, Location=f"https://127.0.0.1:9/?key={SECRET}")),
 ]  # fmt: skip

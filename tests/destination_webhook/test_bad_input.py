@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from destination_webhook.destination import DestinationWebhook
 from tests.bad_input import SECRET, Case, run_case
 from tests.fakes.tls import make_certificates
 from tests.fakes.webhook import WebhookReceiver
-from tests.harness import configured_catalog
+from tests.harness import configured_catalog, run_destination
 
 SIGNING = "whsec_" + base64.b64encode(SECRET.encode()).decode()  # the secret inside valid base64
 BEARER = {"auth_type": "bearer", "token": "{secret}"}
@@ -208,3 +209,15 @@ def test_bad_input(case: WebhookCase, tmp_path: Path) -> None:
             assert outcome.status is not None and "will retry" not in outcome.status["message"]
         if case.delivered is not None:
             assert sorted(r["id"] for r in receiver.received_records()) == case.delivered
+
+
+def test_check_trusts_the_configured_ca(tmp_path: Path) -> None:
+    """The counterpart of the untrusted-certificate cases: with the receiver's CA configured, check passes."""
+    certificates = make_certificates()
+    receiver = WebhookReceiver()
+    receiver.tls = certificates.context
+    with receiver:
+        config = {"url": f"{receiver.url}/hooks", "ca_certificate": certificates.ca_pem}
+        run = run_destination(DestinationWebhook, tmp_path, "check", config)
+    assert run.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"] == "SUCCEEDED"
+    assert [request.method for request in receiver.requests] == ["HEAD"]
