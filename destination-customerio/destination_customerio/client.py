@@ -47,8 +47,7 @@ class CustomerIoClient(ApiClient):
                 f"{describe(response, self.redactor)}. "
                 "Is the API base URL a Track API?"
             )
-        body = _json(response)
-        return body if isinstance(body, dict) else {}
+        return self.answer(response)
 
     def batch(self, entries: list[dict[str, Any]]) -> requests.Response:
         """POST the entries as one v2 batch.
@@ -57,6 +56,22 @@ class CustomerIoClient(ApiClient):
         ``json=`` would add spaces and could push a full batch past the 500 KB limit.
         """
         return self.request("POST", BATCH_PATH, data=orjson.dumps({"batch": entries}))
+
+    def answer(self, response: requests.Response) -> dict[str, Any]:
+        """The JSON object of a successful answer (an empty body counts as ``{}``). Anything else did not
+        come from the Track API but from whatever answers at the configured URL (a web server's or a
+        proxy's page): a config error, never records counted as written."""
+        if not response.content.strip():
+            return {}
+        body = _json(response)
+        if not isinstance(body, dict):
+            request = response.request
+            raise ConfigError(
+                f"{request.method} {self._safe(str(request.url))} answered HTTP {response.status_code} with "
+                f"no JSON object: {self.body_excerpt(response)}. Check the region and the API base URL: "
+                "this is not Customer.io's Track API."
+            )
+        return body
 
 
 def describe(response: requests.Response, redactor: Redactor) -> str:

@@ -2,9 +2,10 @@
 
 Each sink turns a mapped record into one entry (``entry``); the shared ``TrackSink`` sends a batch
 and reads Customer.io's answer:
-- 200: every entry was accepted;
+- 200: every entry was accepted (an answer that is not a JSON object did not come from the Track API:
+  a config error naming the URL);
 - 207: ``errors[].batch_index`` names the failed entries; those records are rejected with the error's
-  reason, message and field, the rest accepted;
+  reason, message and field, the rest accepted (read from a 200 as well, should one carry errors);
 - 400 (or 413, or 409/422): the request as a whole was refused without naming entries, so the kernel
   splits the batch until the bad records stand alone and rejects them with the message.
 Resending is always safe: identify and delete are idempotent, and events carry a stable dedupe id.
@@ -23,10 +24,9 @@ import requests
 
 from destination_customerio.catalog import OBJECT_ID, PERSON_IDENTIFIERS
 from destination_customerio.client import CustomerIoClient, describe
-from destination_customerio.config import CustomerIoStreamMapping
+from destination_customerio.config import CustomerIoStreamMapping, Relationship
 from retl_shared.errors import ConfigError, RequestTooLarge
 from retl_shared.mapping import MappingError, parse_datetime
-from retl_shared.redaction import Redactor
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
 
 # Customer.io's limits (Track API docs and their "Invalid API requests" list).
@@ -87,7 +87,7 @@ class TrackSink(Sink):
         for request in _within_attribute_limit(entries):
             try:
                 response = self.client.batch([entry for _, entry in request])
-                answered = _outcomes(response, len(request), self.client.redactor)
+                answered = _outcomes(response, len(request), self.client)
             except RequestTooLarge as exc:  # this request only: the batch's others went through
                 answered = [Outcome.split(exc.reason)] * len(request)
             for (position, _), outcome in zip(request, answered, strict=True):
@@ -178,16 +178,21 @@ class ObjectSink(TrackSink):
             "attributes": attributes({k: v for k, v in data.items() if k not in skip}),
         }
         if self.relationship is not None:
-            value = data.get(self.relationship.column)
-            people = value if isinstance(value, list) else [value]
-            related = [
-                {"identifiers": {self.relationship.identifier: str(person)}}
-                for person in people
-                if person not in (None, "")
-            ]
+            related = _related(self.relationship, data.get(self.relationship.column))
             if related:
                 entry["cio_relationships"] = related
         return entry
+
+
+def _related(relationship: Relationship, value: Any) -> list[dict[str, Any]]:
+    """The people a relationship column names: one identifier or a list of them, each a single value."""
+    people = value if isinstance(value, list) else [value]
+    for person in people:
+        if isinstance(person, dict | list):
+            kind = "an object" if isinstance(person, dict) else "a list"
+            raise MappingError(relationship.column, f"holds {kind}, not a person's {relationship.identifier}")
+    identifier = relationship.identifier
+    return [{"identifiers": {identifier: str(person)}} for person in people if person not in (None, "")]
 
 
 SINKS: dict[str, type[TrackSink]] = {"person": PersonSink, "event": EventSink, "object": ObjectSink}
@@ -203,7 +208,10 @@ def attributes(values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if len(name.encode()) > MAX_ATTRIBUTE_NAME_BYTES:
             raise MappingError(name, f"attribute name is longer than {MAX_ATTRIBUTE_NAME_BYTES} bytes")
-        size = len(value.encode()) if isinstance(value, str) else len(orjson.dumps(value))
+        try:
+            size = len(value.encode()) if isinstance(value, str) else encoded_size(value)
+        except MappingError as exc:
+            raise MappingError(name, exc.reason) from None
         if value is not None and size > MAX_ATTRIBUTE_VALUE_BYTES:
             raise MappingError(name, f"attribute {name!r} is longer than {MAX_ATTRIBUTE_VALUE_BYTES} bytes")
     return values
@@ -233,7 +241,10 @@ def dedupe_id(entry: dict[str, Any], event_id: Any) -> str:
         seed: dict[str, Any] = {"identifiers": entry["identifiers"], "event_id": event_id}
     else:
         seed = entry
-    digest = hashlib.sha256(orjson.dumps(seed, option=orjson.OPT_SORT_KEYS)).digest()
+    try:
+        digest = hashlib.sha256(orjson.dumps(seed, option=orjson.OPT_SORT_KEYS)).digest()
+    except TypeError as exc:  # nested deeper than JSON encoders go: this record alone is rejected
+        raise MappingError(None, f"the record cannot be written as JSON: {exc}") from None
     millis = max(0, entry.get("timestamp", 0)) * 1000 & (2**48 - 1)
     value = millis << 80 | int.from_bytes(digest[:10], "big")
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
@@ -264,24 +275,20 @@ def _within_attribute_limit(
         yield request
 
 
-def _outcomes(response: requests.Response, count: int, redactor: Redactor) -> list[Outcome]:
-    """200: all written; 207: the errors name entries; 400/409/422 for the request: split to find them."""
+def _outcomes(response: requests.Response, count: int, client: CustomerIoClient) -> list[Outcome]:
+    """2xx: written, except the entries the errors name (207; a 200 may carry them too: Segment's
+    destination reads them from any 2xx); 400/409/422 for the request: split to find the bad records."""
     status = response.status_code
-    if status == 200:
-        return [ACCEPTED] * count
-    if status == 207:
-        try:
-            return _partial(response.json(), count)
-        except ValueError:
-            pass
-    return [Outcome.split(f"HTTP {status}: {describe(response, redactor)}")] * count
+    if 200 <= status < 300:
+        return _partial(client.answer(response), count)
+    return [Outcome.split(f"HTTP {status}: {describe(response, client.redactor)}")] * count
 
 
-def _partial(body: Any, count: int) -> list[Outcome]:
-    """Each 207 error rejects the entry at its ``batch_index``; errors naming none split the rest."""
+def _partial(body: dict[str, Any], count: int) -> list[Outcome]:
+    """Each error rejects the entry at its ``batch_index``; errors naming none split the rest."""
     outcomes = [ACCEPTED] * count
     unplaced = []
-    errors = body.get("errors") if isinstance(body, dict) else None
+    errors = body.get("errors")
     for error in errors or []:
         if not isinstance(error, dict):
             continue

@@ -9,13 +9,14 @@ from collections.abc import Mapping
 
 import requests
 
-from destination_webhook.config import ApiKeyAuth, BasicAuth, BearerAuth, WebhookConfig
+from destination_webhook.config import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth, WebhookConfig
 from destination_webhook.signing import Signer
-from retl_shared.errors import ConfigError
+from retl_shared.errors import TransientError
 from retl_shared.http import ApiClient
 from retl_shared.redaction import Redactor
 
 WEBHOOK_ID = "webhook-id"
+ANY_STATUS = range(100, 600)
 
 
 class WebhookClient(ApiClient):
@@ -39,6 +40,7 @@ class WebhookClient(ApiClient):
             self.session.auth = (auth.username, auth.password)
             redactor.add(f"{auth.username}:{auth.password}")
         self.method = config.method
+        self.authenticates = not isinstance(auth, NoAuth)
         self.signer = Signer(config.signing_secrets) if config.signing_secrets else None
         self.idempotency_key = config.idempotency_key_header
 
@@ -49,10 +51,17 @@ class WebhookClient(ApiClient):
         return self.signer.headers(headers[WEBHOOK_ID], body or b"")
 
     def probe(self, url: str) -> None:
+        """HEAD the endpoint: any answer proves the host and the TLS setup. Many receivers route only
+        POST and answer HEAD with 404 or 405, so only a redirect, or a refusal of the credentials we
+        sent, fails (a receiver that checks only signatures may refuse an unsigned HEAD: not judged)."""
         try:
-            self.session.head(url, timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise ConfigError(f"Cannot reach {url}: {type(exc).__name__}. Check the URL.") from None
+            response = self.request("HEAD", url, expect=ANY_STATUS)
+        except TransientError as exc:
+            raise TransientError(f"Cannot reach {self._safe(url)}: {exc.message}") from None
+        if 300 <= response.status_code < 400:
+            raise self.refusal_error(response)
+        if response.status_code in (401, 403) and self.authenticates:
+            raise self.auth_error(response)
 
     def deliver(self, url: str, body: bytes, content_type: str, webhook_id: str) -> requests.Response:
         """Send one body; a 2xx or a record-level 400/409/422 comes back (ApiClient raises for the rest:

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from destination_webhook.signing import decode_secret
 from retl_shared.config import DestinationConfig, Password, StreamMapping, TemplatedUrl, Token, secret
+
+HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # an HTTP field name (RFC 9110 `token`)
+
+
+def _header_name(value: str) -> str:
+    """Checked here: requests would refuse it only when sending, quoting the header's value."""
+    if not re.fullmatch(HEADER_NAME, value):
+        raise PydanticCustomError(
+            "header_name",
+            "{name} is not a valid header name: letters, digits and !#$%&'*+-.^_`|~ only, "
+            "no colon, space or line break",
+            {"name": repr(value[:100])},
+        )
+    return value
+
+
+def _signing_secret(value: str) -> str:
+    try:
+        decode_secret(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "signing_secret", "is not whsec_<base64>: copy the signing secret exactly as issued"
+        ) from None
+    return value
+
+
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+# Standard Webhooks secrets: whsec_ and the base64 of the key.
+SigningSecret = Annotated[Token, AfterValidator(_signing_secret)]
 
 
 class NoAuth(BaseModel):
@@ -31,7 +63,7 @@ class BasicAuth(BaseModel):
 class ApiKeyAuth(BaseModel):
     model_config = ConfigDict(title="API key header")
     auth_type: Literal["api_key"] = "api_key"
-    header: str = Field("X-API-Key", title="Header name", pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    header: HeaderName = Field("X-API-Key", title="Header name", json_schema_extra={"pattern": HEADER_NAME})
     api_key: Token = secret(title="API key")
 
 
@@ -69,7 +101,7 @@ class WebhookConfig(DestinationConfig):
     )
     method: Literal["POST", "PUT", "PATCH"] = Field("POST", title="HTTP method")
     auth: Auth = Field(default_factory=NoAuth, title="Authentication")
-    headers: dict[str, Password] = Field(
+    headers: dict[HeaderName, Password] = Field(
         default_factory=dict,
         title="Extra headers",
         description="Sent with every request; values are treated as secrets.",
@@ -97,7 +129,7 @@ class WebhookConfig(DestinationConfig):
     max_body_bytes: int = Field(
         5_000_000, ge=1024, title="Max body bytes", description="Batches are split to stay under this size."
     )
-    signing_secrets: list[Token] = Field(
+    signing_secrets: list[SigningSecret] = Field(
         default_factory=list,
         title="Signing secrets",
         description="Standard Webhooks secrets (whsec_…); several sign each request during a key rotation.",

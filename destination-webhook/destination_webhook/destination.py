@@ -5,7 +5,6 @@ from __future__ import annotations
 from destination_webhook.catalog import ENDPOINT, endpoint
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import WebhookConfig, WebhookStreamMapping
-from destination_webhook.signing import decode_secret
 from destination_webhook.sink import EndpointSink
 from retl_shared.destination import ActivationDestination
 from retl_shared.sink import ObjectSpec, Sink, Target
@@ -18,8 +17,6 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
 
     def check_connection(self, config: WebhookConfig) -> None:
         """A HEAD request: it proves the host answers without posting anything a receiver would act on."""
-        for secret in config.signing_secrets:
-            decode_secret(secret)
         client = WebhookClient(config, self.redactor)
         for url in {config.url, *(m.url for m in config.streams if m.url)}:
             if "{{" not in url:

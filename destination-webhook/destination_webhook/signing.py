@@ -12,16 +12,15 @@ import hmac
 import time
 from collections.abc import Callable
 
-from retl_shared.errors import ConfigError
-
 PREFIX = "whsec_"
 
 
 def decode_secret(secret: str) -> bytes:
-    try:
-        return base64.b64decode(secret.removeprefix(PREFIX), validate=True)
-    except ValueError:
-        raise ConfigError("A signing secret is not whsec_<base64>: copy it exactly as issued.") from None
+    """The key a ``whsec_<base64>`` secret (or its bare base64) stands for; ValueError when it is neither."""
+    key = base64.b64decode(secret.removeprefix(PREFIX), validate=True)  # binascii.Error is a ValueError
+    if not key:
+        raise ValueError("empty key")
+    return key
 
 
 def message_id(stream: str, body: bytes) -> str:

@@ -100,6 +100,13 @@ def check_url(value: str, *, templated: bool = False, credentials: bool = True) 
         raise PydanticCustomError("url", "{shown} is not an http:// or https:// URL", shown)
     if not parts.hostname or "%" in parts.netloc:
         raise PydanticCustomError("url", "{shown} has no host name", shown)
+    if parts.password is not None:  # the URL is no secret field: stored and shown in plain text
+        raise PydanticCustomError(
+            "url",
+            "{shown} holds a password: remove it from the URL and set the credentials in the "
+            "authentication settings, which are kept secret",
+            shown,
+        )
     try:
         parts.port  # noqa: B018 - raises for a port that is not a number
     except ValueError:

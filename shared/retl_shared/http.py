@@ -311,10 +311,17 @@ class ApiClient:
                 if status == 429 and self.rate_limiter is not None:
                     self.rate_limiter.pause(wait)  # every worker waits, not just this one
                     wait_here = 0.0
-            if deadline is not None and time.monotonic() + wait > deadline:
+            # In `check` (a budget) the message says what to fix: no sync follows for the platform to retry.
+            out_of_time = deadline is not None and time.monotonic() + wait > deadline
+            if budget and (out_of_time or attempt == self.max_retries):
+                gave_up = (
+                    f"No answer within {budget:.0f} s"
+                    if out_of_time
+                    else f"Gave up after {attempt + 1} tries"
+                )
                 raise TransientError(
-                    f"No answer within {budget:.0f} s: {problem}. Check the URL and that the API is "
-                    "reachable from where the connector runs."
+                    f"{gave_up}: {problem}. Check the URL and that the API is reachable from where the "
+                    "connector runs."
                 )
             if attempt < self.max_retries:
                 log.warning("%s; retry %d/%d in %.1f s", problem, attempt + 1, self.max_retries, wait)

@@ -45,6 +45,11 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
 
 def parse_config(model: type[M], raw: Any) -> M:
     """Validate a config; the error lists every problem by path, never the values (they may be secrets)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"The config must be a JSON object of settings ({{...}}), not {_json_kind(raw)}: "
+            "see the connector's spec for its settings."
+        )
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -53,6 +58,11 @@ def parse_config(model: type[M], raw: Any) -> M:
             for error in exc.errors(include_input=False, include_url=False)
         )
         raise ConfigError(f"The config is not valid: {problems}") from None
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def _tidy(node: Any) -> None:

@@ -202,6 +202,22 @@ class CustomerIoFake(FakeServer):
         body = {"errors": [{"reason": "rate_limited", "message": "too many requests"}]}
         self.rate_limit(max_requests, per_seconds, body=body)
 
+    def refuse_with_echo(self, status: int, at: int = 262) -> None:
+        """Answer every request with ``status`` and an error whose message echoes the request's
+        Authorization header (base64 of ``site_id:api_key``) from character ``at`` on, then the decoded
+        pair: a credential placed where messages cut their excerpts of an answer."""
+
+        def echo(req: Request) -> Reply:
+            authorization = req.headers.get("Authorization", "")
+            try:
+                pair = base64.b64decode(authorization.partition(" ")[2]).decode()
+            except ValueError:
+                pair = ""
+            message = f"{'.' * at}{authorization} refused (credentials {pair})"
+            return status, {"errors": [{"reason": "refused", "message": message}]}
+
+        self.route("*", r".*", echo)
+
     # -- routes ---------------------------------------------------------------------------------------
     def _authorized(self, req: Request) -> bool:
         scheme, _, token = req.headers.get("Authorization", "").partition(" ")

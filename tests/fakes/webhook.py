@@ -138,6 +138,17 @@ class WebhookReceiver(FakeServer):
             self._deliveries.clear()
             self._seen_ids.clear()
 
+    def refuse_with_echo(self, status: int, header: str = "Authorization", at: int = 270) -> None:
+        """Answer every request, of any method, with ``status`` and a text body echoing the request's
+        ``header`` from character ``at`` on (then every header and the body), as some frameworks'
+        error pages do: a credential placed where messages cut their excerpts of a body."""
+
+        def echo(req: Request) -> Reply:
+            headers = "; ".join(f"{name}: {value}" for name, value in req.headers.items())
+            return status, f"{'.' * at}{req.headers.get(header)} refused; {headers}; body: {req.text}"
+
+        self.route("*", r".*", echo)
+
     def _reject(self, req: Request, status: int, reason: str) -> Reply:
         if self.on_reject is not None:
             self.on_reject(req, reason)
