@@ -60,7 +60,8 @@ class Case:
     stdin: list[Any] = field(default_factory=list)
     exit_code: int | None = None  # default: 0 for check, 1 otherwise
     states: int = 0  # STATE messages allowed out (those whose records were written)
-    prepare: Callable[[Any], None] | None = None  # switches on the fake (e.g. inject a 404) before running
+    # switches on the fake (e.g. inject a 404); the connector's module applies it before running the case
+    prepare: Callable[[Any], None] | None = None
     extra_args: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:

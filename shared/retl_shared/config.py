@@ -78,12 +78,12 @@ Password = Annotated[str, AfterValidator(_password)]
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 
 
-def check_url(value: str, *, templated: bool = False, credentials: bool = True) -> str:
-    """An http(s) URL with a host; the error shows what was typed (a password in it masked).
+def check_url(value: str, *, templated: bool = False) -> str:
+    """An http(s) URL with a host; the error shows what was typed (credentials in it masked).
 
-    ``templated`` URLs may hold ``{{ record.x }}`` in their path or query, never in the host. Without
-    ``credentials`` a user name or password in the URL is refused: requests would send them as Basic
-    auth in place of the API's own Authorization header.
+    ``templated`` URLs may hold ``{{ record.x }}`` in their path or query, never in the host. A user name
+    or password in the URL is refused: the URL is no secret field (it is stored and shown in plain
+    text), and requests would send them as Basic auth in place of the configured credentials.
     """
     shown = {"shown": _shown_url(value)}
     if "{" in urlsplit(value).netloc:
@@ -100,29 +100,25 @@ def check_url(value: str, *, templated: bool = False, credentials: bool = True) 
         raise PydanticCustomError("url", "{shown} is not an http:// or https:// URL", shown)
     if not parts.hostname or "%" in parts.netloc:
         raise PydanticCustomError("url", "{shown} has no host name", shown)
-    if parts.password is not None:  # the URL is no secret field: stored and shown in plain text
+    if "@" in parts.netloc:
         raise PydanticCustomError(
             "url",
-            "{shown} holds a password: remove it from the URL and set the credentials in the "
-            "authentication settings, which are kept secret",
+            "{shown} holds a user name or password: remove them from the URL and set the credentials in "
+            "the authentication settings, which are kept secret",
             shown,
         )
     try:
         parts.port  # noqa: B018 - raises for a port that is not a number
     except ValueError:
         raise PydanticCustomError("url", "{shown} has a port that is not a number", shown) from None
-    if not credentials and "@" in parts.netloc:
-        raise PydanticCustomError(
-            "url", "{shown} holds a user name or password: credentials have their own settings", shown
-        )
     return value
 
 
 def _shown_url(value: str) -> str:
-    """The URL as typed, for a message: a password in it (https://user:pw@host) is masked."""
+    """The URL as typed, for a message, with any credentials in it (https://user:pw@host) masked."""
     parts = urlsplit(value)
-    if parts.password:
-        value = value.replace(f":{parts.password}@", ":****@", 1)
+    if "@" in parts.netloc:
+        value = value.replace(parts.netloc, "****@" + parts.netloc.rsplit("@", 1)[1], 1)
     return repr(value[:200])
 
 
@@ -132,7 +128,7 @@ def _base_url(value: str) -> str:
 
 # An http(s) URL with a host (the empty string means "the vendor's default", where allowed).
 # HttpUrl is an API's base URL: no user:password in it.
-HttpUrl = Annotated[str, AfterValidator(lambda value: check_url(value, credentials=False))]
+HttpUrl = Annotated[str, AfterValidator(check_url)]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]
 TemplatedUrl = Annotated[str, AfterValidator(lambda value: check_url(value, templated=True))]
 

@@ -82,7 +82,9 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 
 def host_of(url: str) -> str:
-    return urlsplit(url).netloc or url
+    """The host (and port) a URL names, without any credentials it may hold."""
+    netloc = urlsplit(url).netloc
+    return netloc.rsplit("@", 1)[-1] if netloc else url
 
 
 def _never_connected(exc: requests.RequestException) -> bool:
@@ -273,6 +275,9 @@ class ApiClient:
             except _LOST as exc:
                 if _never_connected(exc):
                     problem = f"cannot connect to {self._safe(host_of(url))} ({_connect_reason(exc)})"
+                    if budget is not None and attempt >= 1:  # check: a second refusal is the answer
+                        advice = "Check the URL and that the API is reachable."
+                        raise TransientError(f"{problem}. {advice}") from None
                 else:
                     problem = f"{type(exc).__name__} calling {method} {self._safe(url)}"
                     if not idempotent:

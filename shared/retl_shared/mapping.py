@@ -51,7 +51,10 @@ def _to_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:
+            raise ValueError("the value is nested more than 254 levels deep: JSON cannot hold it") from None
     return str(value)
 
 

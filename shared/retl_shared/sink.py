@@ -68,7 +68,8 @@ def encoded_size(value: Any) -> int:
     try:
         return len(orjson.dumps(value))
     except TypeError as exc:
-        raise MappingError(None, f"the record cannot be written as JSON: {exc}") from None
+        why = "it is nested more than 254 levels deep" if "Recursion" in str(exc) else str(exc)
+        raise MappingError(None, f"the record cannot be written as JSON: {why}") from None
 
 
 @dataclass(slots=True)

@@ -531,11 +531,20 @@ class WriteLoop:
                 worst[f"{stream_label(route.stream)}: {reason}" if stream is None else reason] += count
         reasons = "; ".join(f"{n} × {reason}" for reason, n in worst.most_common(3))
         share = tally.rejected / tally.read
-        return ConfigError(
+        summary = (
             f"{tally.rejected} of {tally.read} records of {_stream_name(stream)} ({share:.1%}) were "
-            f"rejected, more than max_rejected_ratio {self.max_rejected_ratio:.1%}. Most common: {reasons}. "
-            "The state was withheld: nothing is confirmed, so once the mapping or the data is fixed the next "
-            "sync sends these records again. Fix the mapping or the data, or raise max_rejected_ratio."
+            f"rejected, more than max_rejected_ratio {self.max_rejected_ratio:.1%}. Most common: {reasons}."
+        )
+        if worst and "outcome unknown" in worst.most_common(1)[0][0]:
+            return ConfigError(
+                f"{summary} The API did not answer for them, so they may have been written: the state was "
+                "withheld, and the next sync sends them again. Check the API's health, and make the writes "
+                "idempotent (see the destination's README) so that a resent record cannot be written twice."
+            )
+        return ConfigError(
+            f"{summary} The state was withheld: nothing is confirmed, so once the mapping or the data is "
+            "fixed the next sync sends these records again. Fix the mapping or the data, or raise "
+            "max_rejected_ratio."
         )
 
     def _drain(self) -> None:

@@ -155,7 +155,7 @@ CONFIG_CASES = [
     *each_command(
         "url_with_password",
         config(api_base_url="https://me:pw-CANARY@x.test"),
-        "'https://me:****@x.test' holds a user name or password",
+        "'https://****@x.test' holds a user name or password",
     ),
     *each_command(
         "key_with_newline", config(api_key="{secret}\n"), "api_key: contains a line break: paste it"
@@ -277,7 +277,7 @@ INPUT_CASES = [
     ClarifyCase(
         "record_nested_300_deep",
         "write",
-        "name: Recursion limit reached",
+        "name: the value is nested more than 254 levels deep",
         config=config({**PEOPLE, "fields": {"email": "email_addresses", "name": "name"}}),
         catalog=CATALOG,
         stdin=[

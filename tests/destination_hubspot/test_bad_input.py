@@ -140,7 +140,7 @@ CONFIG_CASES = [
     *each_command(
         "url_with_password",
         config(api_base_url="https://me:pw-CANARY@x.test"),
-        "'https://me:****@x.test' holds a user name or password",
+        "'https://****@x.test' holds a user name or password",
     ),
     *each_command(
         "token_with_newline",
@@ -335,7 +335,7 @@ INPUT_CASES = [
     HubSpotCase(
         "record_nested_300_deep",
         "write",
-        "firstname: Recursion limit reached",
+        "firstname: the value is nested more than 254 levels deep",
         config=config(CONTACTS),
         catalog=CATALOG,
         stdin=[
