@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from destination_customerio.catalog import OBJECTS
@@ -50,7 +51,7 @@ class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
         mapping = target.mapping
         if not isinstance(mapping, CustomerIoStreamMapping):
             mapping = CustomerIoStreamMapping.model_validate(mapping.model_dump())
-            target = Target(target.object, target.operation, mapping, target.match_key, target.columns)
+            target = replace(target, mapping=mapping)
         if target.object.name != "object" and (mapping.object_type_id or mapping.relationship):
             raise ConfigError(f"{target.label}: object_type_id and relationship are for object streams only")
         return SINKS[target.object.name](target, self.client(config))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from destination_hubspot.catalog import read_objects
 from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotConfig, HubSpotStreamMapping
@@ -44,7 +46,7 @@ class DestinationHubSpot(ActivationDestination[HubSpotConfig]):
         mapping = target.mapping
         if not isinstance(mapping, HubSpotStreamMapping):
             mapping = HubSpotStreamMapping.model_validate(mapping.model_dump())
-            target = Target(target.object, target.operation, mapping, target.match_key, target.columns)
+            target = replace(target, mapping=mapping)
         obj = self._objects[_key(self._objects, target.object.name)]
         to_paths = {}
         for association in mapping.associations:

@@ -155,7 +155,17 @@ class ActivationDestination(ABC, Generic[C]):
                 match_key = self._match_key(mapping, object_spec, operation, configured)
                 problems += mapping_problems(mapping, columns, match_key)
                 mapper = Mapper(mapping, object_spec.field_types, match_key)
-                sink = self.create_sink(config, Target(object_spec, operation, mapping, match_key, columns))
+                keys = configured.primary_key or configured.source_defined_primary_key
+                target = Target(
+                    object_spec,
+                    operation,
+                    mapping,
+                    match_key,
+                    columns,
+                    primary_key=[path[0] for path in keys if path],
+                    cursor_field=configured.cursor_field[0] if configured.cursor_field else None,
+                )
+                sink = self.create_sink(config, target)
                 if sink.requires_match_key and not match_key:
                     raise ConfigError(
                         f"stream {mapping.stream!r} needs a match_key for {object_spec.name}.{operation}"

@@ -129,6 +129,8 @@ class Target:
 
     ``columns`` are the stream's columns and their JSON schemas from the catalog (empty in
     ``check``): destinations that validate or create fields use them for pass-through mappings.
+    ``primary_key`` (source columns) and ``cursor_field`` (a source column) come from the configured
+    stream, when it has them.
     """
 
     object: ObjectSpec
@@ -136,6 +138,8 @@ class Target:
     mapping: StreamMapping
     match_key: list[str]
     columns: dict[str, Any] = field(default_factory=dict)
+    primary_key: list[str] = field(default_factory=list)
+    cursor_field: str | None = None
 
     @property
     def label(self) -> str:
