@@ -121,7 +121,7 @@ def each_command(name: str, config_: Any, fragment: str, **fake: Any) -> list[Hu
 
 CONFIG_CASES = [
     *each_command("config_not_json", '{"credentials": {"access_token": "{secret}"', "is not valid JSON"),
-    *each_command("config_not_object", '["{secret}"]', "Input should be a valid dictionary"),
+    *each_command("config_not_object", '["{secret}"]', "The config must be a JSON object of settings"),
     *each_command("unknown_key", config(CONTACTS, acces_token="{secret}"), "acces_token: Extra inputs"),
     *each_command(
         "wrong_type", config(CONTACTS, max_concurrency="eight"), "max_concurrency: Input should be"
