@@ -376,7 +376,7 @@ SNOWFLAKE_CASES = [
     # SQL models, state
     discover("model unknown column", snow_config(models=[model("t", "SELECT ID, NICKNAME FROM S.T")]), "NICKNAME"),
     check("model unknown relation", snow_config(models=[{"name": "t", "relation": "S.ORDERS"}]), "GRANT SELECT ON VIEW"),
-    read("model cast fails at read time", "stream t: 100035 (22007): Conversion Error", config=snow_config(models=[model("t", "SELECT ID, CAST(NAME AS INT) AS N FROM S.T")]), catalog=catalog("t", "full_refresh")),
+    read("model cast fails at read time", "stream t: 100035 (22007): ", config=snow_config(models=[model("t", "SELECT ID, CAST(NAME AS INT) AS N FROM S.T")]), catalog=catalog("t", "full_refresh")),
     read("cursor not a timestamp", "stream t: the state cannot be used", config=snow_config(), catalog=T_CATALOG, state=state({"cursor_field": "UPDATED_AT", "cursor": "abc", "cursor_type": "string"}, "t")),
 ]
 
