@@ -7,7 +7,6 @@ from typing import Any
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import BodyFormat
 from destination_webhook.payload import PayloadTemplate, Template, body
-from destination_webhook.signing import message_id
 from retl_shared.errors import RequestTooLarge
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
@@ -67,8 +66,9 @@ class EndpointSink(Sink):
         for url, items in groups.items():
             payloads = [payload for _, payload in items]
             data, content_type = body(payloads, self.body_format, self.stream, self.single)
+            lines = [batch[position].line for position, _ in items]
             try:
-                response = self.client.deliver(url, data, content_type, message_id(self.stream, data))
+                response = self.client.deliver(self.stream, url, data, content_type, lines)
             except RequestTooLarge as exc:  # this request only: the others of the batch went through
                 for position, _ in items:
                     outcomes[position] = Outcome.split(exc.reason)

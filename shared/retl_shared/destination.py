@@ -51,8 +51,9 @@ class ActivationDestination(ABC, Generic[C]):
     # --- what a destination implements -------------------------------------------------------------
 
     @abstractmethod
-    def check_connection(self, config: C) -> None:
-        """Prove the credentials and the API; raise ConfigError with what to fix."""
+    def check_connection(self, config: C) -> str | None:
+        """Prove the credentials and the API; raise ConfigError with what to fix. Return a note for the
+        user when something could not be proven here (it is verified at the first write)."""
 
     @abstractmethod
     def objects(self, config: C, names: set[str] | None = None) -> list[ObjectSpec]:
@@ -81,9 +82,10 @@ class ActivationDestination(ABC, Generic[C]):
         self.redactor.add(*secret_values(raw, spec_schema(self.config_model)))
         return parse_config(self.config_model, raw)
 
-    def check(self, config: C) -> None:
-        """Credentials, then every stream mapping as far as it can be checked without a catalog."""
-        self.check_connection(config)
+    def check(self, config: C) -> str | None:
+        """Credentials, then every stream mapping as far as it can be checked without a catalog; returns
+        what could not be proven here, if anything."""
+        note = self.check_connection(config)
         objects = self._objects_for(config, config.streams)
         problems = []
         for mapping in config.streams:
@@ -97,6 +99,7 @@ class ActivationDestination(ABC, Generic[C]):
                 problems.append(exc.message)
         if problems:
             raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
+        return note
 
     def _objects_for(self, config: C, mappings: Iterable[StreamMapping]) -> dict[str, ObjectSpec]:
         """The objects the mappings name (read once: for some APIs each costs requests)."""
@@ -254,14 +257,15 @@ class ActivationDestination(ABC, Generic[C]):
         up after a few seconds instead of retrying for the write path's minutes."""
         try:
             with quick_answers():
-                self.check(self.load_config(_read_json(config_path, "config")))
+                note = self.check(self.load_config(_read_json(config_path, "config")))
         except SyncError as exc:
             status = {"status": "FAILED", "message": exc.message}
         except Exception as exc:  # a bug of ours: still an answer the platform can show
             message = f"check failed unexpectedly: {type(exc).__name__}: {exc}"
             status = {"status": "FAILED", "message": message}
         else:
-            status = {"status": "SUCCEEDED", "message": "Connected; every stream mapping is valid."}
+            message = "Connected; every stream mapping is valid."
+            status = {"status": "SUCCEEDED", "message": f"{message} Note: {note}." if note else message}
         status["message"] = self.redactor.redact(status["message"])
         self.output.write({"type": "CONNECTION_STATUS", "connectionStatus": status})
         return 0
