@@ -7,6 +7,7 @@ from typing import Any
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import BodyFormat
 from destination_webhook.payload import PayloadTemplate, Template, body
+from retl_shared.config import OnDelete
 from retl_shared.errors import RequestTooLarge
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
@@ -16,6 +17,10 @@ ENVELOPE_OVERHEAD = 64  # {"stream":…,"records":[…],"count":…} around the 
 
 class EndpointSink(Sink):
     requires_match_key = False  # a webhook takes whatever it is sent; a key only deduplicates
+    # A diff source's rows keep `_retl_change` (payload templates can branch on it), and with
+    # on_delete: delete a deleted row is sent as it is: the receiver decides what a deletion means.
+    keeps_change_columns = True
+    removes = frozenset({OnDelete.delete})
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from typing import IO, Any, ClassVar, Generic, TypeVar
 import orjson
 
 from retl_shared.catalog import ConfiguredStream, parse_configured_catalog
-from retl_shared.config import DestinationConfig, StreamMapping
+from retl_shared.config import CHANGE_COLUMNS, DestinationConfig, OnDelete, StreamMapping
 from retl_shared.errors import ConfigError, SyncError
 from retl_shared.http import quick_answers
 from retl_shared.mapping import Mapper, mapping_problems
@@ -94,7 +94,8 @@ class ActivationDestination(ABC, Generic[C]):
                 operation = self._operation_for(mapping, object_spec, "")
                 match_key: list[str] = mapping.match_key or next(iter(object_spec.keys_for(operation)), [])
                 Mapper(mapping, object_spec.field_types, match_key)  # compiles the templates
-                self.create_sink(config, Target(object_spec, operation, mapping, match_key))
+                target = Target(object_spec, operation, mapping, match_key)
+                _check_on_delete(target, self.create_sink(config, target))
             except ConfigError as exc:
                 problems.append(exc.message)
         if problems:
@@ -154,7 +155,7 @@ class ActivationDestination(ABC, Generic[C]):
                 mapping = entry or StreamMapping(stream=configured.name)
                 object_spec = self._object_for(config, mapping, objects)
                 operation = self._operation_for(mapping, object_spec, configured.destination_sync_mode)
-                columns = configured.columns
+                columns = {c: schema for c, schema in configured.columns.items() if c not in CHANGE_COLUMNS}
                 match_key = self._match_key(mapping, object_spec, operation, configured)
                 problems += mapping_problems(mapping, columns, match_key)
                 mapper = Mapper(mapping, object_spec.field_types, match_key)
@@ -173,6 +174,7 @@ class ActivationDestination(ABC, Generic[C]):
                     raise ConfigError(
                         f"stream {mapping.stream!r} needs a match_key for {object_spec.name}.{operation}"
                     )
+                _check_on_delete(target, sink)
             except ConfigError as exc:
                 problems.append(exc.message)
                 continue
@@ -283,6 +285,17 @@ class ActivationDestination(ABC, Generic[C]):
         write.add_argument("--config", required=True)
         write.add_argument("--catalog", required=True)
         return parser
+
+
+def _check_on_delete(target: Target, sink: Sink) -> None:
+    """`on_delete` must be something this destination's object can do."""
+    choice = target.mapping.on_delete
+    if choice in (OnDelete.ignore, OnDelete.clear) or choice in sink.removes:
+        return
+    possible = ", ".join(["ignore", *sorted(sink.removes), "clear"])
+    raise ConfigError(
+        f"{target.label}: on_delete {choice.value!r} is not possible here; use one of {possible}"
+    )
 
 
 def _read_json(path: str, what: str) -> Any:
