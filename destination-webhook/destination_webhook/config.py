@@ -70,6 +70,12 @@ class ApiKeyAuth(BaseModel):
 Auth = Annotated[NoAuth | BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminator="auth_type")]
 
 
+class CheckMethod(StrEnum):
+    head = "head"
+    options = "options"
+    post_empty = "post_empty"
+
+
 class BodyFormat(StrEnum):
     json_array = "json_array"
     ndjson = "ndjson"
@@ -136,11 +142,24 @@ class WebhookConfig(DestinationConfig):
         json_schema_extra={"items": {"type": "string", "airbyte_secret": True}},
     )
     idempotency_key_header: bool = Field(
-        False, title="Idempotency-Key header", description="Also send the webhook-id as Idempotency-Key."
+        False,
+        title="Content Idempotency-Key header",
+        description="Also send an Idempotency-Key derived from the body's content (and stream and URL), for "
+        "receivers that want to drop replays of the same content across a resumed sync. Trade-off: such a "
+        "receiver also drops a value that returns to an earlier one with the very same body. The webhook-id "
+        "(always sent) is unique per message and removes only HTTP retries.",
+    )
+    check_method: CheckMethod = Field(
+        CheckMethod.head,
+        title="Check method",
+        description="How `check` proves a delivery would be accepted: head (a HEAD request; receivers that "
+        "answer HEAD with 405 are verified at the first write), options, or post_empty (POST an empty batch "
+        "in the body format: opt in only if the receiver ignores it).",
     )
     ca_certificate: str | None = secret(
         default=None,
         title="CA certificate (PEM)",
-        description="Trust this CA in addition to the system's, for endpoints with a private CA.",
+        description="Trust this CA (or chain) too, for endpoints with a private CA: it is added to the CAs "
+        "this process already trusts (REQUESTS_CA_BUNDLE when set, else the public CAs).",
     )
     timeout_seconds: float = Field(30, gt=0, title="Timeout (seconds)")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import IO
+
 from destination_webhook.catalog import ENDPOINT, endpoint
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import WebhookConfig, WebhookStreamMapping
+from destination_webhook.payload import body
+from destination_webhook.signing import sync_identity
 from destination_webhook.sink import EndpointSink
 from retl_shared.destination import ActivationDestination
 from retl_shared.sink import ObjectSpec, Sink, Target
@@ -15,12 +19,24 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
     config_model = WebhookConfig
     single_object = ENDPOINT
 
-    def check_connection(self, config: WebhookConfig) -> None:
-        """A HEAD request: it proves the host answers without posting anything a receiver would act on."""
-        client = WebhookClient(config, self.redactor)
-        for url in {config.url, *(m.url for m in config.streams if m.url)}:
-            if "{{" not in url:
-                client.probe(client.url(url))
+    def __init__(self, stdout: IO[bytes] | None = None) -> None:
+        super().__init__(stdout)
+        self.sync = sync_identity()  # one per run: every message id of this sync holds it
+
+    def check_connection(self, config: WebhookConfig) -> str | None:
+        """Probe every fixed URL with the check method, judging each answer like a delivery's. Templated
+        URLs depend on the records: their host is probed at its fixed part only at the first write."""
+        client = WebhookClient(config, self.redactor, self.sync)
+        notes = []
+        for url in sorted({config.url, *(m.url for m in config.streams if m.url)}):
+            if "{{" in url or "{%" in url:
+                notes.append(f"{url} is templated per record: it is verified at the first write")
+                continue
+            empty = body([], config.body_format, "retl_check", single=False)
+            note = client.probe(client.url(url), config.check_method, empty)
+            if note:
+                notes.append(note)
+        return "; ".join(notes) or None
 
     def objects(self, config: WebhookConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         return [endpoint()]
@@ -30,7 +46,7 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
         per_stream = mapping if isinstance(mapping, WebhookStreamMapping) else None
         return EndpointSink(
             target,
-            WebhookClient(config, self.redactor),
+            WebhookClient(config, self.redactor, self.sync),
             url=(per_stream and per_stream.url) or config.url,
             payload_template=(per_stream and per_stream.payload_template) or config.payload_template,
             body_format=config.body_format,

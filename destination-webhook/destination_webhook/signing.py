@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 PREFIX = "whsec_"
 
@@ -23,9 +25,33 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
-def message_id(stream: str, body: bytes) -> str:
-    """The same batch content always gets the same id: retries and replayed syncs dedupe at the receiver."""
-    return "msg_" + hashlib.sha256(stream.encode() + b"\n" + body).hexdigest()[:32]
+def sync_identity() -> str:
+    """This sync: Airbyte's job and attempt (the platform passes them to the connector's environment as
+    WORKER_JOB_ID and WORKER_JOB_ATTEMPT, io.airbyte.config.WorkerEnvConstants), else a random nonce of
+    this process. Every attempt re-reads from the last state, so the attempt must be part of it."""
+    job = os.environ.get("WORKER_JOB_ID")
+    if job:
+        return f"job-{job}-attempt-{os.environ.get('WORKER_JOB_ATTEMPT', '0')}"
+    return f"run-{secrets.token_hex(8)}"
+
+
+def message_id(sync: str, stream: str, url: str, lines: Iterable[int]) -> str:
+    """Standard Webhooks' webhook-id: unique for each message, the same on every retry of it.
+
+    A message is its sync, its stream, its URL and where its records stand in the sync (their input
+    lines): two messages differ in one of those even when their bodies are equal (a value that returns
+    to an earlier one in a later sync, two records with the same body sent to different URLs), and a
+    retry of a message resends exactly the same records.
+    """
+    position = ",".join(str(line) for line in lines)
+    return "msg_" + hashlib.sha256(f"{sync}\n{stream}\n{url}\n{position}".encode()).hexdigest()[:32]
+
+
+def content_key(stream: str, url: str, body: bytes) -> str:
+    """An Idempotency-Key derived from the content alone: a resumed sync that resends the same body gets
+    the same key (and a receiver that dedupes by it drops the replay — and also a value that comes back
+    to an earlier one with the very same body)."""
+    return "content_" + hashlib.sha256(stream.encode() + b"\n" + url.encode() + b"\n" + body).hexdigest()[:32]
 
 
 class Signer:

@@ -7,7 +7,7 @@ from typing import Any
 from destination_webhook.client import WebhookClient
 from destination_webhook.config import BodyFormat
 from destination_webhook.payload import PayloadTemplate, Template, body
-from destination_webhook.signing import message_id
+from retl_shared.config import OnDelete
 from retl_shared.errors import RequestTooLarge
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
@@ -17,6 +17,10 @@ ENVELOPE_OVERHEAD = 64  # {"stream":…,"records":[…],"count":…} around the 
 
 class EndpointSink(Sink):
     requires_match_key = False  # a webhook takes whatever it is sent; a key only deduplicates
+    # A diff source's rows keep `_retl_change` (payload templates can branch on it), and with
+    # on_delete: delete a deleted row is sent as it is: the receiver decides what a deletion means.
+    keeps_change_columns = True
+    removes = frozenset({OnDelete.delete})
 
     def __init__(
         self,
@@ -67,8 +71,9 @@ class EndpointSink(Sink):
         for url, items in groups.items():
             payloads = [payload for _, payload in items]
             data, content_type = body(payloads, self.body_format, self.stream, self.single)
+            lines = [batch[position].line for position, _ in items]
             try:
-                response = self.client.deliver(url, data, content_type, message_id(self.stream, data))
+                response = self.client.deliver(self.stream, url, data, content_type, lines)
             except RequestTooLarge as exc:  # this request only: the others of the batch went through
                 for position, _ in items:
                     outcomes[position] = Outcome.split(exc.reason)

@@ -27,6 +27,27 @@ class UnmappedColumns(StrEnum):
     drop = "drop"
 
 
+class Change(StrEnum):
+    """What a diff-mode source says happened to a row (its `_retl_change` column)."""
+
+    added = "added"
+    updated = "updated"
+    deleted = "deleted"
+
+
+class OnDelete(StrEnum):
+    ignore = "ignore"  # leave the destination's record as it is
+    archive = "archive"  # archive it (restorable), where the API has that
+    delete = "delete"  # delete it, where the API allows it; the webhook sends the deleted row as it is
+    clear = "clear"  # send nulls for the mapped fields, whatever `nulls` says
+
+
+# The columns a diff-mode source adds to every record: what happened, and when a deletion was seen.
+CHANGE_COLUMN = "_retl_change"
+DELETED_AT_COLUMN = "_ab_cdc_deleted_at"
+CHANGE_COLUMNS = frozenset({CHANGE_COLUMN, DELETED_AT_COLUMN})
+
+
 class FieldType(StrEnum):
     """Types the kernel coerces values to before a sink formats them for its API."""
 
@@ -196,6 +217,19 @@ class StreamMapping(BaseModel):
         NullPolicy.skip,
         title="Null values",
         description="skip leaves the destination value unchanged; clear empties it.",
+    )
+    on_delete: OnDelete = Field(
+        OnDelete.ignore,
+        title="On delete",
+        description="For a source in diff mode: what a row that left the model does. ignore leaves the "
+        "record; archive or delete removes it where the destination can; clear sends nulls for the mapped "
+        "fields.",
+    )
+    send: list[Change] = Field(
+        default_factory=lambda: list(Change),
+        title="Send",
+        description='For a source in diff mode: which changes to send, e.g. ["added"] to fire an event '
+        "only for new rows. The others are counted as skipped.",
     )
 
     @field_validator("match_key", mode="before")

@@ -19,7 +19,7 @@ from typing import IO, Any, ClassVar, Generic, TypeVar
 import orjson
 
 from retl_shared.catalog import ConfiguredStream, parse_configured_catalog
-from retl_shared.config import DestinationConfig, StreamMapping
+from retl_shared.config import CHANGE_COLUMNS, DestinationConfig, OnDelete, StreamMapping
 from retl_shared.errors import ConfigError, SyncError
 from retl_shared.http import quick_answers
 from retl_shared.mapping import Mapper, mapping_problems
@@ -51,8 +51,9 @@ class ActivationDestination(ABC, Generic[C]):
     # --- what a destination implements -------------------------------------------------------------
 
     @abstractmethod
-    def check_connection(self, config: C) -> None:
-        """Prove the credentials and the API; raise ConfigError with what to fix."""
+    def check_connection(self, config: C) -> str | None:
+        """Prove the credentials and the API; raise ConfigError with what to fix. Return a note for the
+        user when something could not be proven here (it is verified at the first write)."""
 
     @abstractmethod
     def objects(self, config: C, names: set[str] | None = None) -> list[ObjectSpec]:
@@ -81,9 +82,10 @@ class ActivationDestination(ABC, Generic[C]):
         self.redactor.add(*secret_values(raw, spec_schema(self.config_model)))
         return parse_config(self.config_model, raw)
 
-    def check(self, config: C) -> None:
-        """Credentials, then every stream mapping as far as it can be checked without a catalog."""
-        self.check_connection(config)
+    def check(self, config: C) -> str | None:
+        """Credentials, then every stream mapping as far as it can be checked without a catalog; returns
+        what could not be proven here, if anything."""
+        note = self.check_connection(config)
         objects = self._objects_for(config, config.streams)
         problems = []
         for mapping in config.streams:
@@ -92,11 +94,13 @@ class ActivationDestination(ABC, Generic[C]):
                 operation = self._operation_for(mapping, object_spec, "")
                 match_key: list[str] = mapping.match_key or next(iter(object_spec.keys_for(operation)), [])
                 Mapper(mapping, object_spec.field_types, match_key)  # compiles the templates
-                self.create_sink(config, Target(object_spec, operation, mapping, match_key))
+                target = Target(object_spec, operation, mapping, match_key)
+                _check_on_delete(target, self.create_sink(config, target))
             except ConfigError as exc:
                 problems.append(exc.message)
         if problems:
             raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
+        return note
 
     def _objects_for(self, config: C, mappings: Iterable[StreamMapping]) -> dict[str, ObjectSpec]:
         """The objects the mappings name (read once: for some APIs each costs requests)."""
@@ -151,7 +155,7 @@ class ActivationDestination(ABC, Generic[C]):
                 mapping = entry or StreamMapping(stream=configured.name)
                 object_spec = self._object_for(config, mapping, objects)
                 operation = self._operation_for(mapping, object_spec, configured.destination_sync_mode)
-                columns = configured.columns
+                columns = {c: schema for c, schema in configured.columns.items() if c not in CHANGE_COLUMNS}
                 match_key = self._match_key(mapping, object_spec, operation, configured)
                 problems += mapping_problems(mapping, columns, match_key)
                 mapper = Mapper(mapping, object_spec.field_types, match_key)
@@ -170,6 +174,7 @@ class ActivationDestination(ABC, Generic[C]):
                     raise ConfigError(
                         f"stream {mapping.stream!r} needs a match_key for {object_spec.name}.{operation}"
                     )
+                _check_on_delete(target, sink)
             except ConfigError as exc:
                 problems.append(exc.message)
                 continue
@@ -254,14 +259,15 @@ class ActivationDestination(ABC, Generic[C]):
         up after a few seconds instead of retrying for the write path's minutes."""
         try:
             with quick_answers():
-                self.check(self.load_config(_read_json(config_path, "config")))
+                note = self.check(self.load_config(_read_json(config_path, "config")))
         except SyncError as exc:
             status = {"status": "FAILED", "message": exc.message}
         except Exception as exc:  # a bug of ours: still an answer the platform can show
             message = f"check failed unexpectedly: {type(exc).__name__}: {exc}"
             status = {"status": "FAILED", "message": message}
         else:
-            status = {"status": "SUCCEEDED", "message": "Connected; every stream mapping is valid."}
+            message = "Connected; every stream mapping is valid."
+            status = {"status": "SUCCEEDED", "message": f"{message} Note: {note}." if note else message}
         status["message"] = self.redactor.redact(status["message"])
         self.output.write({"type": "CONNECTION_STATUS", "connectionStatus": status})
         return 0
@@ -279,6 +285,17 @@ class ActivationDestination(ABC, Generic[C]):
         write.add_argument("--config", required=True)
         write.add_argument("--catalog", required=True)
         return parser
+
+
+def _check_on_delete(target: Target, sink: Sink) -> None:
+    """`on_delete` must be something this destination's object can do."""
+    choice = target.mapping.on_delete
+    if choice in (OnDelete.ignore, OnDelete.clear) or choice in sink.removes:
+        return
+    possible = ", ".join(["ignore", *sorted(sink.removes), "clear"])
+    raise ConfigError(
+        f"{target.label}: on_delete {choice.value!r} is not possible here; use one of {possible}"
+    )
 
 
 def _read_json(path: str, what: str) -> Any:

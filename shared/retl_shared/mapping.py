@@ -16,7 +16,15 @@ from typing import Any
 
 import orjson
 
-from retl_shared.config import FieldType, NullPolicy, StreamMapping, UnmappedColumns
+from retl_shared.config import (
+    CHANGE_COLUMN,
+    Change,
+    FieldType,
+    NullPolicy,
+    OnDelete,
+    StreamMapping,
+    UnmappedColumns,
+)
 from retl_shared.templates import compile_template
 
 
@@ -186,32 +194,59 @@ class Mapper:
             for target, source in mapping.templates.items()
         }
         self.match_key = list(match_key or [])
+        self.on_delete = mapping.on_delete
+        self.send = frozenset(mapping.send)
         types = {**(field_types or {}), **mapping.field_types}
         self.coercions = {name: COERCIONS[kind] for name, kind in types.items() if kind in COERCIONS}
         for name in self.match_key:
             if self.coercions.get(name) is _to_string:
                 self.coercions[name] = _to_key
 
-    def map(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
-        """The mapped fields and the match key (None when the stream has none); raises MappingError."""
+    def treatment(self, record: Mapping[str, Any]) -> tuple[str | None, bool, bool]:
+        """What to do with a record of a diff-mode source, by its `_retl_change`: (why it is skipped, or
+        None; whether it deletes its entity; whether its mapped fields are cleared). Records without
+        the column (cursor mode) are written as they are."""
+        change = record.get(CHANGE_COLUMN)
+        if change is None:
+            return None, False, False
+        if change not in self.send:
+            return f"{change} rows are not in `send`", False, False
+        if change != Change.deleted:
+            return None, False, False
+        if self.on_delete is OnDelete.ignore:
+            return "deleted from the model; on_delete is ignore", False, False
+        return None, self.on_delete in (OnDelete.archive, OnDelete.delete), self.on_delete is OnDelete.clear
+
+    def map(
+        self, record: Mapping[str, Any], clear: bool = False
+    ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
+        """The mapped fields and the match key (None when the stream has none); raises MappingError.
+        ``clear`` sends every null as a null (a deleted row's fields), whatever the null policy."""
         out: dict[str, Any] = {}
         renames = self.renames
+        put = self._put_clearing if clear else self._put
         for column, value in record.items():
             target = renames.get(column)
             if target is None:
                 if not self.pass_through:
                     continue
                 target = column
-            self._put(out, target, value)
+            put(out, target, value)
         for target, template in self.templates.items():
             try:
                 rendered = template.render(record=record)
             except Exception as exc:  # Jinja raises many types; all mean the template failed for this record
                 raise MappingError(target, f"template failed: {type(exc).__name__}") from None
-            self._put(out, target, rendered or None)  # an empty rendering is no value, like a null
+            put(out, target, rendered or None)  # an empty rendering is no value, like a null
         for target, value in self.static_values.items():
             self._put(out, target, value)
         return out, self._key(out)
+
+    def _put_clearing(self, out: dict[str, Any], target: str, value: Any) -> None:
+        if value is None:
+            out[target] = None
+        else:
+            self._put(out, target, value)
 
     def _put(self, out: dict[str, Any], target: str, value: Any) -> None:
         if value is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from retl_shared.config import FieldType, StreamMapping
+from retl_shared.config import FieldType, OnDelete, StreamMapping
 from retl_shared.mapping import MappingError
 
 # The operation each Airbyte destination sync mode stands for, unless a destination says otherwise.
@@ -85,6 +85,7 @@ class Record:
     # occurrences. Two requests holding the same identity are never in flight at once.
     identity: tuple[Any, ...] | None = None
     line: int = 0  # its input line: where it stands in this sync (a message id can be made from it)
+    deleted: bool = False  # the row left the model and `on_delete` removes its entity (archive/delete)
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,12 @@ class Sink(ABC):
     # sending both in order would leave), across batches they are written in the order read.
     # Occurrences (events) set this false: every one is sent, at full concurrency.
     deduplicate: bool = True
+    # What `on_delete` may be for this sink, beyond ignore and clear, which every sink takes: the sink
+    # then removes the entity of each record marked `deleted`.
+    removes: frozenset[OnDelete] = frozenset()
+    # Whether records keep the diff columns (_retl_change, _ab_cdc_deleted_at); elsewhere they are dropped
+    # before mapping, as no CRM has such fields.
+    keeps_change_columns: bool = False
     # Whether sending the same records twice leaves the API as sending them once (upserts, updates,
     # events with a dedupe id). A sink that is not (a create without a unique key) never has a
     # request repeated after an ambiguous failure: its records are rejected as "outcome unknown".

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from retl_shared.config import CHANGE_COLUMN, CHANGE_COLUMNS
 from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, SyncError, TransientError
 from retl_shared.mapping import Mapper, MappingError
 from retl_shared.protocol import WRITE_SUMMARY, BadLine, Output, read_messages, state_stream_key
@@ -116,8 +117,9 @@ class Route:
 
     def _merge(self, earlier: Record, later: Record) -> Record | None:
         """Field-wise: the later record's fields win, fields it lacks (nulls skipped) keep the earlier
-        value. None when the merged record would not fit the limits."""
-        if earlier.data.keys() <= later.data.keys():
+        value; a deletion, or a write after one, replaces what came before. None when the merged record
+        would not fit the limits."""
+        if earlier.data.keys() <= later.data.keys() or earlier.deleted or later.deleted:
             data, size = later.data, later.size
         else:
             data = {**earlier.data, **later.data}
@@ -127,7 +129,9 @@ class Route:
             return None
         if limits.max_bytes and self.batch_bytes + size - earlier.size > limits.max_bytes:
             return None
-        return Record(later.stream, data, later.key, size, later.window, later.identity, later.line)
+        return Record(
+            later.stream, data, later.key, size, later.window, later.identity, later.line, later.deleted
+        )
 
     def _append(self, record: Record) -> None:
         if record.identity is not None:
@@ -272,8 +276,15 @@ class WriteLoop:
             raise BadLine(number, f"stream {stream_label(stream)!r} is not in the configured catalog")
         route.stats.read += 1
         self._reads_since_state[route.stream] += 1
+        data = record["data"]
+        skip, deleted, clear = route.mapper.treatment(data)
+        if skip is not None:
+            self._skip_now(route, skip)
+            return
+        if not route.sink.keeps_change_columns and CHANGE_COLUMN in data:
+            data = {column: value for column, value in data.items() if column not in CHANGE_COLUMNS}
         try:
-            data, key = route.mapper.map(record["data"])
+            data, key = route.mapper.map(data, clear)
         except MappingError as exc:
             self._reject_now(route, exc.field, exc.reason, None)
             return
@@ -297,7 +308,7 @@ class WriteLoop:
             if holder is not None and holder is not route and identity in holder.positions:
                 self._submit(holder, holder.take())
             self._open_holders[identity] = route
-        closed = route.add(Record(route.stream, data, key, size, self._window, identity, number))
+        closed = route.add(Record(route.stream, data, key, size, self._window, identity, number, deleted))
         if closed:
             self._submit(route, closed)
 
@@ -453,6 +464,11 @@ class WriteLoop:
         self._waiting.clear()
 
     # --- rejections and states --------------------------------------------------------------------
+
+    def _skip_now(self, route: Route, reason: str) -> None:
+        with self._lock:
+            route.stats.skipped += 1
+            route.stats.skips[reason] += 1
 
     def _reject_now(self, route: Route, field: str | None, reason: str, key: tuple[Any, ...] | None) -> None:
         with self._lock:

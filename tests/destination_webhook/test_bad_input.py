@@ -163,8 +163,8 @@ CASES = [
     # --- check: unreachable, untrusted, refusing or redirecting endpoints (no "will retry")
     check("nothing listens", "connection refused", settings(url=UNREACHABLE)),
     check("self-signed certificate", "certificate verify failed: self-signed certificate", settings(), prepare=self_signed),
-    check("token refused", "refused the credentials (HTTP 401)", settings(), prepare=echo(401)),
-    check("basic password refused", "refused the credentials (HTTP 403)", settings(BASIC), prepare=echo(403)),
+    check("token refused", "answered HTTP 401: the receiver refused the credentials", settings(), prepare=echo(401)),
+    check("basic password refused", "answered HTTP 403: the receiver refused the credentials", settings(BASIC), prepare=echo(403)),
     check("redirect", "redirects are not followed", settings(), prepare=inject(302, None, Location=f"https://127.0.0.1:9/?next={SECRET}")),
     # --- credentials refused while writing, the secret echoed in a long body where excerpts are cut
     write("bearer token refused", "refused the credentials (HTTP 401)", prepare=echo(401)),

@@ -117,21 +117,72 @@ def test_retries_keep_the_webhook_id_and_sign_each_attempt(
     )
     first, second = receiver.requests
     assert (first.status, second.status) == (503, 200)
-    assert first.headers["webhook-id"] == second.headers["webhook-id"] == second.headers["Idempotency-Key"]
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert (
+        first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"] != first.headers["webhook-id"]
+    )
     assert int(second.headers["webhook-timestamp"]) >= int(first.headers["webhook-timestamp"])
 
 
-def test_a_replayed_sync_has_exactly_once_effect(
+def test_a_value_that_returns_to_an_earlier_one_is_delivered_each_time(
     make_webhook_receiver: Callable[..., WebhookReceiver], tmp_path: Path
 ) -> None:
-    receiver = make_webhook_receiver(secret=KEY_NEW, dedupe=True)
-    config = {"url": receiver.url, "signing_secrets": [KEY_NEW], "batch_size": 4, "max_concurrency": 3}
+    """gold → silver → gold over three syncs, one record per message, to a receiver that drops repeated
+    webhook-ids as the README recommends: each sync's message is new, so the receiver ends on gold."""
+    receiver = make_webhook_receiver(dedupe=True)
+    config = {"url": receiver.url, "batch_size": 1}
+    for tier in ("gold", "silver", "gold"):
+        write(tmp_path, config, [record_line("people", {"id": 7, "tier": tier}), state_line("people", tier)])
+    assert [r["tier"] for r in receiver.received_records()] == ["gold", "silver", "gold"]
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 3
+
+
+def test_records_with_the_same_body_sent_to_different_urls_are_different_messages(
+    make_webhook_receiver: Callable[..., WebhookReceiver], tmp_path: Path
+) -> None:
+    receiver = make_webhook_receiver(dedupe=True)
+    mapping = {"stream": "people", "url": f"{receiver.url}/accounts/{{{{ record.id }}}}/metrics",
+               "payload_template": '{"active_users": {{ record.active_users }}}'}  # fmt: skip
+    lines = [record_line("people", {"id": account, "active_users": 5}) for account in ("a1", "a2")]
+    write(tmp_path, {"url": receiver.url, "batch_size": 1, "streams": [mapping]}, lines)
+    assert sorted(d.request.path for d in receiver.deliveries) == [
+        "/accounts/a1/metrics",
+        "/accounts/a2/metrics",
+    ]
+
+
+def test_ids_are_the_jobs_and_attempts_when_the_platform_gives_them(
+    make_webhook_receiver: Callable[..., WebhookReceiver], tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Airbyte passes WORKER_JOB_ID and WORKER_JOB_ATTEMPT: the same attempt makes the same ids (it is
+    one sync), the next attempt (which re-reads from the last state) makes new ones."""
+    receiver = make_webhook_receiver()
+    config = {"url": receiver.url, "batch_size": 2}
+    monkeypatch.setenv("WORKER_JOB_ID", "42")
+    for attempt in ("1", "1", "2"):
+        monkeypatch.setenv("WORKER_JOB_ATTEMPT", attempt)
+        write(tmp_path, config, people(2))
+    first, same, next_attempt = (r.headers["webhook-id"] for r in receiver.requests)
+    assert first == same != next_attempt
+
+
+def test_a_resumed_sync_is_delivered_again_unless_the_receiver_dedupes_by_content(
+    make_webhook_receiver: Callable[..., WebhookReceiver], tmp_path: Path
+) -> None:
+    """Deliveries are at-least-once across restarts: the webhook-id removes HTTP retries only, the
+    opt-in content Idempotency-Key also removes a replay of the same content."""
     lines = [*people(10), state_line("people", 10)]
+    by_id = make_webhook_receiver(dedupe=True)
+    config = {"url": by_id.url, "signing_secrets": [KEY_NEW], "batch_size": 4, "max_concurrency": 3}
     write(tmp_path, config, lines)
     write(tmp_path, config, lines)  # the platform retries the whole sync from the last state
-    assert len(receiver.requests) == 6
-    assert len(receiver.deliveries) == 3
-    assert sorted(r["id"] for r in receiver.received_records()) == list(range(10))
+    assert len(by_id.deliveries) == 6 and len(by_id.received_records()) == 20
+    by_content = make_webhook_receiver(dedupe=True, dedupe_header="Idempotency-Key")
+    config = {**config, "url": by_content.url, "idempotency_key_header": True}
+    write(tmp_path, config, lines)
+    write(tmp_path, config, lines)
+    assert len(by_content.requests) == 6 and len(by_content.deliveries) == 3
+    assert sorted(r["id"] for r in by_content.received_records()) == list(range(10))
 
 
 def test_basic_and_api_key_auth(webhook_receiver: WebhookReceiver, tmp_path: Path) -> None:

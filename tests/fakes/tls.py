@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import secrets
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ def make_certificates(*, self_signed: bool = False, expired: bool = False) -> Ce
     )
     server_key = ec.generate_private_key(ec.SECP256R1())
     ca_key = server_key if self_signed else ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("retl test server" if self_signed else "retl test CA")
+    unique = secrets.token_hex(4)  # two CAs with one name would be mistaken for each other by OpenSSL
+    ca_name = _name(f"retl test server {unique}" if self_signed else f"retl test CA {unique}")
     ca_certificate = None
     if not self_signed:
         ca_certificate = (

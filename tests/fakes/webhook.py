@@ -95,8 +95,9 @@ class WebhookReceiver(FakeServer):
     """Accepts POST/PUT/PATCH on any path and keeps what it receives.
 
     `secret` (whsec_...) turns on signature verification (401 + reason on failure);
-    `dedupe=True` answers a repeated `webhook-id` with 200 without storing it again, so
-    `deliveries` holds unique accepted bodies while `requests` holds every attempt;
+    `dedupe=True` answers a repeated `webhook-id` (or, with `dedupe_header="Idempotency-Key"`, a
+    repeated value of that header) with 200 without storing it again, so `deliveries` holds unique
+    accepted bodies while `requests` holds every attempt;
     `max_body_bytes` answers 413 to larger bodies, as a proxy or framework body limit does.
     """
 
@@ -109,9 +110,11 @@ class WebhookReceiver(FakeServer):
         on_delivery: Callable[[Delivery], None] | None = None,
         on_reject: Callable[[Request, str], None] | None = None,
         max_body_bytes: int | None = None,
+        dedupe_header: str = "webhook-id",
     ) -> None:
         super().__init__(port)
         self.max_body_bytes = max_body_bytes
+        self.dedupe_header = dedupe_header
         self.secret = secret
         self.tolerance = tolerance
         self.dedupe = dedupe
@@ -121,6 +124,12 @@ class WebhookReceiver(FakeServer):
         self._seen_ids: set[str] = set()
         for method in ("POST", "PUT", "PATCH"):
             self.route(method, r".*", self._receive)
+        # A probe-friendly receiver: HEAD and OPTIONS answer 200 with the methods it takes (a test
+        # routes them otherwise to play receivers built on frameworks that answer them 404 or 405).
+        for method in ("HEAD", "OPTIONS"):
+            self.route(
+                method, r".*", lambda request: (200, None, {"Allow": "POST, PUT, PATCH, HEAD, OPTIONS"})
+            )
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -169,11 +178,12 @@ class WebhookReceiver(FakeServer):
             return self._reject(req, 400, f"invalid JSON body: {exc}")
         webhook_id = req.headers.get("webhook-id")
         delivery = Delivery(req, webhook_id, req.body, parsed)
+        seen = req.headers.get(self.dedupe_header)
         with self._lock:
-            if self.dedupe and webhook_id is not None and webhook_id in self._seen_ids:
-                return 200, {"status": "duplicate", "webhook_id": webhook_id}
-            if webhook_id is not None:
-                self._seen_ids.add(webhook_id)
+            if self.dedupe and seen is not None and seen in self._seen_ids:
+                return 200, {"status": "duplicate", self.dedupe_header: seen}
+            if seen is not None:
+                self._seen_ids.add(seen)
             self._deliveries.append(delivery)
         if self.on_delivery is not None:
             self.on_delivery(delivery)
