@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from jinja2 import TemplateError
 
 from destination_webhook.config import BodyFormat
 from retl_shared.mapping import MappingError
-from retl_shared.templates import compile_template
+from retl_shared.templates import TemplateFailed, compile_template
 
 
 class Template:
@@ -26,7 +25,7 @@ class PayloadTemplate(Template):
     def apply(self, record: dict[str, Any]) -> Any:
         try:
             return orjson.loads(self.render(record))
-        except (TemplateError, TypeError) as exc:
+        except TemplateFailed as exc:
             raise MappingError(None, f"payload template failed: {exc}") from None
         except orjson.JSONDecodeError:
             raise MappingError(None, "payload template did not render valid JSON") from None

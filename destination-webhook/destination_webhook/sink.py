@@ -11,6 +11,7 @@ from retl_shared.config import OnDelete
 from retl_shared.errors import RequestTooLarge
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
+from retl_shared.templates import TemplateFailed
 
 ENVELOPE_OVERHEAD = 64  # {"stream":…,"records":[…],"count":…} around the records
 
@@ -66,8 +67,8 @@ class EndpointSink(Sink):
                 groups.setdefault(url, []).append((position, self._payload(record.data)))
             except MappingError as exc:
                 outcomes[position] = Outcome.rejected(exc.reason, exc.field)
-            except Exception as exc:  # a URL template that fails for this record (missing field, …)
-                outcomes[position] = Outcome.rejected(f"URL template failed: {type(exc).__name__}: {exc}")
+            except TemplateFailed as exc:  # a URL template that fails for this record (missing field, …)
+                outcomes[position] = Outcome.rejected(f"URL template failed: {exc}")
         for url, items in groups.items():
             payloads = [payload for _, payload in items]
             data, content_type = body(payloads, self.body_format, self.stream, self.single)

@@ -20,8 +20,8 @@ import orjson
 
 from retl_shared.catalog import ConfiguredStream, parse_configured_catalog
 from retl_shared.config import CHANGE_COLUMNS, DestinationConfig, OnDelete, StreamMapping
+from retl_shared.deadline import quick_answers
 from retl_shared.errors import ConfigError, SyncError
-from retl_shared.http import quick_answers
 from retl_shared.mapping import Mapper, mapping_problems
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values

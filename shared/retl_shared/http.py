@@ -23,9 +23,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Collection, Mapping
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from retl_shared.deadline import BUDGET
 from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, TransientError
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
@@ -46,19 +45,6 @@ RECORD_LEVEL_STATUS = frozenset({400, 409, 422})
 SAFE_TO_REPEAT_STATUS = frozenset({408, 429})
 _LOST = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 _NOT_RETRYABLE_5XX = frozenset({501, 505})  # not implemented, version not supported: our request
-# `check` must answer promptly: there, a request gives up after this long, retries included.
-CHECK_SECONDS = 10.0
-_BUDGET: ContextVar[float | None] = ContextVar("request_budget", default=None)
-
-
-@contextmanager
-def quick_answers(seconds: float = CHECK_SECONDS) -> Iterator[None]:
-    """Within this block every request gives up after ``seconds``, retries and waits included."""
-    token = _BUDGET.set(seconds)
-    try:
-        yield
-    finally:
-        _BUDGET.reset(token)
 
 
 class Decision(Enum):
@@ -242,7 +228,7 @@ class ApiClient:
         ``TransientError`` (retries exhausted) or ``OutcomeUnknown``.
         """
         url = self.url(path)
-        budget = _BUDGET.get()
+        budget = BUDGET.get()
         deadline = time.monotonic() + budget if budget else None
         timeout = min(self.timeout, budget) if budget else self.timeout
         kwargs.setdefault("timeout", timeout)

@@ -25,7 +25,7 @@ from retl_shared.config import (
     StreamMapping,
     UnmappedColumns,
 )
-from retl_shared.templates import compile_template
+from retl_shared.templates import TemplateFailed, compile_template
 
 
 class MappingError(ValueError):
@@ -235,8 +235,8 @@ class Mapper:
         for target, template in self.templates.items():
             try:
                 rendered = template.render(record=record)
-            except Exception as exc:  # Jinja raises many types; all mean the template failed for this record
-                raise MappingError(target, f"template failed: {type(exc).__name__}") from None
+            except TemplateFailed as exc:
+                raise MappingError(target, f"template failed: {str(exc).split(':')[0]}") from None
             put(out, target, rendered or None)  # an empty rendering is no value, like a null
         for target, value in self.static_values.items():
             self._put(out, target, value)
