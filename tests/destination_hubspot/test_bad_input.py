@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.bad_input import SECRET, Case, run_case
+from tests.destination_hubspot.conftest import legacy_calls
 from tests.fakes.hubspot import DEFAULT_CLIENT_ID, HubSpotFake, OAuthApp, all_scopes
 from tests.fakes.tls import make_certificates
 from tests.harness import configured_catalog
@@ -94,7 +95,7 @@ def self_signed(fake: HubSpotFake) -> None:
 
 
 BATCH = r".*/batch/upsert"
-TOKEN = r"/oauth/v1/token"
+TOKEN = r"/oauth/2026-09/token"
 FOREVER = 1000
 HTML = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
@@ -121,7 +122,7 @@ def each_command(name: str, config_: Any, fragment: str, **fake: Any) -> list[Hu
 
 CONFIG_CASES = [
     *each_command("config_not_json", '{"credentials": {"access_token": "{secret}"', "is not valid JSON"),
-    *each_command("config_not_object", '["{secret}"]', "Input should be a valid dictionary"),
+    *each_command("config_not_object", '["{secret}"]', "The config must be a JSON object of settings"),
     *each_command("unknown_key", config(CONTACTS, acces_token="{secret}"), "acces_token: Extra inputs"),
     *each_command(
         "wrong_type", config(CONTACTS, max_concurrency="eight"), "max_concurrency: Input should be"
@@ -466,7 +467,7 @@ ANSWER_CASES = [
         "not JSON",
         None,
         config(CONTACTS),
-        prepare=answer(200, GARBAGE, r".*/properties/contacts"),
+        prepare=answer(200, GARBAGE, r"/crm/properties/2026-09/contacts"),
     ),
     HubSpotCase(
         "properties_200_not_json-write",
@@ -476,7 +477,7 @@ ANSWER_CASES = [
         config(CONTACTS),
         catalog=CATALOG,
         stdin=GOOD,
-        prepare=answer(200, GARBAGE, r".*/properties/contacts"),
+        prepare=answer(200, GARBAGE, r"/crm/properties/2026-09/contacts"),
     ),
     HubSpotCase(
         "schemas_unexpected_shape",
@@ -516,6 +517,7 @@ def test_bad_input(case: HubSpotCase, tmp_path: Path) -> None:
         run_case("destination-hubspot", case, tmp_path, fake.url)
         if case.written is not None:
             assert len(fake.objects("contacts")) == case.written
+        assert legacy_calls(fake) == 0, fake.calls_by_version()
 
 
 def test_the_table_is_large_and_names_are_unique() -> None:
