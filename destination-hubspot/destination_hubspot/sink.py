@@ -96,7 +96,8 @@ class HubSpotSink(Sink):
         to_create = validate(target, obj, wanted, create_missing)
         self.to_create = {name: kind for name, s in to_create.items() if (kind := schema_kind(s))}
         self.untyped = {name for name in to_create if name not in self.to_create}  # typed by values
-        self.columns_unknown = mapping.unmapped_columns is UnmappedColumns.pass_through and not target.columns
+        columns_unknown = mapping.unmapped_columns is UnmappedColumns.pass_through and not target.columns
+        self.discovers_fields = create_missing and columns_unknown
         self.skip = {a.column for a in mapping.associations} | key_only
         if self.id_property is None:
             self.skip.add(RECORD_ID)
@@ -145,12 +146,7 @@ class HubSpotSink(Sink):
         obj, label = self.hubspot, self.target.label
         needed = [(object_scopes(obj.path_name, "write"), label)]
         source_key_missing = self.source_key_wanted and SOURCE_KEY not in obj.properties
-        if (
-            self.to_create
-            or self.untyped
-            or source_key_missing
-            or (self.create_missing and self.columns_unknown)
-        ):
+        if self.to_create or self.untyped or source_key_missing or self.discovers_fields:
             needed.append((schema_scopes(obj.path_name, "write"), f"{label}: creating properties"))
         for column, writer in self.associations:
             needed.append((object_scopes(writer.to_path, "read"), f"{label}: finding {column}'s records"))
@@ -198,8 +194,11 @@ class HubSpotSink(Sink):
 
     def _type_from_values(self, batch: list[Record]) -> None:
         """Create the properties whose source gave no type, from the first values seen (numbers stay
-        numbers); until a value shows up they are left out (a missing property holds no value to clear)."""
+        numbers); until a value shows up they are left out (a missing property holds no value to clear).
+        A pass-through stream whose catalog lists no columns has its fields known only from its records."""
         with _CREATING:
+            if self.discovers_fields:
+                self.untyped |= {name for record in batch for name in record.data if name not in self.skip}
             pending = {name for name in self.untyped if name not in self.hubspot.properties}
             kinds = {name: values_kind(record.data.get(name) for record in batch) for name in pending}
             mixed = [name for name, kind in kinds.items() if kind == UNTYPABLE]
@@ -215,7 +214,7 @@ class HubSpotSink(Sink):
     # --- sending -----------------------------------------------------------------------------------
 
     def send(self, batch: list[Record]) -> list[Outcome]:
-        if self.untyped:
+        if self.untyped or self.discovers_fields:
             self._type_from_values(batch)
         outcomes: list[Outcome | None] = [None] * len(batch)
         pending: list[tuple[int, dict[str, Any]]] = []

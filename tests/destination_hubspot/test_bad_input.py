@@ -21,6 +21,7 @@ from tests.harness import configured_catalog
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 PRIVATE_APP = {"auth_type": "private_app", "access_token": "{secret}"}
+SERVICE_KEY = {"auth_type": "service_key", "service_key": "{secret}"}
 OAUTH = {
     "auth_type": "oauth",
     "client_id": DEFAULT_CLIENT_ID,
@@ -166,6 +167,13 @@ CONFIG_CASES = [
         echo_credentials=ECHO_IN_MESSAGE,
     ),
     *each_command(
+        "service_key_refused",
+        config(CONTACTS, credentials=SERVICE_KEY),
+        "HubSpot refused the credentials (HTTP 401",
+        tokens={},
+        echo_credentials=ECHO_IN_MESSAGE,
+    ),
+    *each_command(
         "oauth_refresh_token_refused",
         config(CONTACTS, credentials=OAUTH),
         "HubSpot refused the OAuth refresh token (HTTP 400",
@@ -245,6 +253,19 @@ REACH_CASES = [
         config=config(CONTACTS),
         catalog=CATALOG,
         stdin=GOOD,
+        fake={
+            "tokens": {
+                SECRET: ["crm.objects.contacts.read", "crm.schemas.custom.read", "crm.schemas.contacts.read"]
+            },
+            "echo_credentials": ECHO_IN_MESSAGE,
+        },
+    ),
+    HubSpotCase(
+        "missing_write_scope-check",
+        "check",
+        "private app token lacks scopes this sync needs: crm.objects.contacts.write",
+        None,
+        config(CONTACTS),
         fake={
             "tokens": {
                 SECRET: ["crm.objects.contacts.read", "crm.schemas.custom.read", "crm.schemas.contacts.read"]
