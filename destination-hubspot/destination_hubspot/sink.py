@@ -99,7 +99,7 @@ class HubSpotSink(Sink):
         columns_unknown = mapping.unmapped_columns is UnmappedColumns.pass_through and not target.columns
         self.discovers_fields = create_missing and columns_unknown
         self.skip = {a.column for a in mapping.associations} | key_only
-        if self.id_property is None:
+        if self.id_property is None or creating:
             self.skip.add(RECORD_ID)
         operation = "upsert" if self.by_source_key else target.operation
         self.path = client.path("objects", obj.path_name, "batch", operation)
@@ -197,9 +197,10 @@ class HubSpotSink(Sink):
         numbers); until a value shows up they are left out (a missing property holds no value to clear).
         A pass-through stream whose catalog lists no columns has its fields known only from its records."""
         with _CREATING:
+            candidates = set(self.untyped)  # other workers read self.untyped: it is replaced, never changed
             if self.discovers_fields:
-                self.untyped |= {name for record in batch for name in record.data if name not in self.skip}
-            pending = {name for name in self.untyped if name not in self.hubspot.properties}
+                candidates |= {name for record in batch for name in record.data if name not in self.skip}
+            pending = {name for name in candidates if name not in self.hubspot.properties}
             kinds = {name: values_kind(record.data.get(name) for record in batch) for name in pending}
             mixed = [name for name, kind in kinds.items() if kind == UNTYPABLE]
             if mixed:
@@ -352,7 +353,9 @@ class HubSpotSink(Sink):
         by_trace = {str(p): i for i, p in enumerate(positions)}
         by_id: dict[str, list[int]] = {}
         for i, record in enumerate(records):
-            by_id.setdefault(_norm(self._input_id(record)), []).append(i)
+            sent_as = self._input_id(record)
+            if sent_as is not None:
+                by_id.setdefault(_norm(sent_as), []).append(i)
         outcomes = [ACCEPTED] * len(records)
         unplaced = []
         for error in errors:
