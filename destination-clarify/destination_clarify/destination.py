@@ -28,9 +28,10 @@ class DestinationClarify(ActivationDestination[ClarifyConfig]):
             self._client = ClarifyClient(config, self.redactor)
         return self._client
 
-    def check_connection(self, config: ClarifyConfig) -> None:
+    def check_connection(self, config: ClarifyConfig) -> list[str]:
         """``GET /schemas``: a 401 names the api-key scheme, a 404 the workspace slug."""
         self.client(config).schemas()
+        return []
 
     def objects(self, config: ClarifyConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         self._objects = read_objects(self.client(config).schemas())

@@ -29,7 +29,7 @@ class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
             self._client = CustomerIoClient(config, self.redactor)
         return self._client
 
-    def check_connection(self, config: CustomerIoConfig) -> None:
+    def check_connection(self, config: CustomerIoConfig) -> list[str]:
         """The region probe proves the keys; a region other than the account's is a config error too.
 
         A US account's data sent to the EU endpoint fails, and an EU account's sent to the US
@@ -43,6 +43,7 @@ class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
                 f"The Customer.io account is in the {str(data_center).upper()} region: set region to "
                 f"{data_center!r} (it is {config.region.value!r})."
             )
+        return []
 
     def objects(self, config: CustomerIoConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         return [spec for spec in OBJECTS if names is None or spec.name in names]

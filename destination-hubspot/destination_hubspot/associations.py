@@ -1,4 +1,10 @@
-"""After a batch is written: link its records to other objects found by a unique property (v4 API)."""
+"""After a batch is written: link its records to other objects found by a unique property.
+
+On every API version the same two batch calls (create with a type, associate/default without one).
+What the dated versions change does not matter here: batch/create answers 200 instead of 201 on 2026-09,
+record ids come back as strings (errors are read as text either way), and 2026-09 may list errors in a
+200 instead of a 207 (read in any 2xx). The per-record association GET that 2026-09 drops is not used.
+"""
 
 from __future__ import annotations
 
@@ -43,14 +49,14 @@ class AssociationWriter:
             positions.append(position)
         if inputs:
             kind = "create" if self.spec.association_type_id is not None else "associate/default"
-            path = f"/crm/v4/associations/{self.from_path}/{self.to_path}/batch/{kind}"
+            path = self.client.path("associations", self.from_path, self.to_path, "batch", kind)
             response = self.client.post(path, {"inputs": inputs})
             if response.status_code >= 400:
                 status = response.status_code
                 body = self.client.body_excerpt(response)
                 reason = f"written, but the association failed: HTTP {status} {body}"
                 problems.update(dict.fromkeys(positions, reason))
-            elif response.status_code == 207:
+            elif response.status_code != 204:
                 errors = self.client.json_body(response).get("errors")
                 failed = (
                     {i for e in errors if isinstance(e, dict) for i in _ids(e)}

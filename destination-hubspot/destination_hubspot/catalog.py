@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from destination_hubspot.client import HubSpotClient
+from destination_hubspot.client import HubSpotClient, scope_name
 from retl_shared.config import FieldType
 from retl_shared.sink import ObjectSpec
 
@@ -19,6 +19,9 @@ STANDARD_OBJECTS = {
 }
 OPERATIONS = {"upsert": "append_dedup", "create": "append", "update": "update", "archive": "soft_delete"}
 RECORD_ID = "hs_object_id"
+# The sync-owned unique property that makes creates idempotent: it holds the stream's key, and a create
+# becomes an upsert by it (see sink.py).
+SOURCE_KEY = "retl_source_key"
 
 # HubSpot property type → the kernel's coercion; the sink then renders every value as a string.
 FIELD_TYPES = {
@@ -60,6 +63,11 @@ class HubSpotObject:
     properties: dict[str, Property] = field(default_factory=dict)
 
     @property
+    def scope_name(self) -> str:
+        """The <name> in its scopes: crm.objects.<name>.write (`custom` for custom objects)."""
+        return scope_name(self.path_name)
+
+    @property
     def unique_properties(self) -> list[str]:
         names = [p.name for p in self.properties.values() if p.unique]
         return (["email"] if self.name == "contacts" else []) + names
@@ -77,7 +85,13 @@ class HubSpotObject:
             name=self.name,
             operations=dict(OPERATIONS),
             matching_keys=unique,
-            operation_keys={"update": [[RECORD_ID], *unique], "archive": [[RECORD_ID], *unique]},
+            # A create matches nothing: its records are keyed by the stream's primary key (which the
+            # kernel uses when an operation has no key), the value of retl_source_key.
+            operation_keys={
+                "update": [[RECORD_ID], *unique],
+                "archive": [[RECORD_ID], *unique],
+                "create": [],
+            },
             fields=fields,
             field_types={n: FIELD_TYPES.get(p.type, FieldType.string) for n, p in writable.items()},
         )
@@ -100,29 +114,47 @@ def _property(raw: dict[str, Any]) -> Property:
     )
 
 
-def read_objects(client: HubSpotClient, names: set[str] | None = None) -> dict[str, HubSpotObject]:
-    """Objects by the names asked for (name, type id or fully qualified name), with their properties.
+class ObjectCatalog:
+    """The portal's objects: the standard ones and the custom ones its schemas list (read once per run),
+    each with its properties (read once per object, when a stream or discover needs them)."""
 
-    Properties are read once per object per run; discover (``names`` None) reads every object.
-    """
-    objects = {name: HubSpotObject(name, name) for name in STANDARD_OBJECTS}
-    aliases = {type_id: name for name, type_id in STANDARD_OBJECTS.items()}
-    for schema in client.results("/crm/v3/schemas"):
-        type_id, qualified = schema.get("objectTypeId"), schema.get("fullyQualifiedName")
-        custom = HubSpotObject(
-            schema["name"], type_id if isinstance(type_id, str) and type_id else schema["name"]
-        )
-        objects[custom.name] = custom
-        for alias in (type_id, qualified):
-            if isinstance(alias, str) and alias:
-                aliases[alias] = custom.name
-    found: dict[str, HubSpotObject] = {}
-    for requested in sorted(names) if names is not None else list(objects):
-        obj = objects.get(aliases.get(requested, requested))
-        if obj is None:
-            continue
-        if not obj.properties:
-            results = client.results(f"/crm/v3/properties/{obj.path_name}")
-            obj.properties = {raw["name"]: _property(raw) for raw in results}
-        found[requested] = obj
-    return found
+    def __init__(self, client: HubSpotClient) -> None:
+        self.client = client
+        self._objects: dict[str, HubSpotObject] | None = None
+        self._aliases: dict[str, str] = {}
+
+    def _load(self) -> dict[str, HubSpotObject]:
+        if self._objects is None:
+            objects = {name: HubSpotObject(name, name) for name in STANDARD_OBJECTS}
+            aliases = {type_id: name for name, type_id in STANDARD_OBJECTS.items()}
+            for schema in self.client.results("schemas"):
+                type_id, qualified = schema.get("objectTypeId"), schema.get("fullyQualifiedName")
+                path_name = type_id if isinstance(type_id, str) and type_id else schema["name"]
+                objects[schema["name"]] = HubSpotObject(schema["name"], path_name)
+                for alias in (type_id, qualified):
+                    if isinstance(alias, str) and alias:
+                        aliases[alias] = schema["name"]
+            self._objects, self._aliases = objects, aliases
+        return self._objects
+
+    def names(self) -> list[str]:
+        """Every object's name (the schemas call only: no properties are read)."""
+        return list(self._load())
+
+    def find(self, names: set[str] | None = None) -> dict[str, HubSpotObject]:
+        """Objects by the names asked for (name, type id or fully qualified name), with their properties;
+        every object when ``names`` is None. Names that match no object are left out."""
+        objects = self._load()
+        found: dict[str, HubSpotObject] = {}
+        for requested in sorted(names) if names is not None else list(objects):
+            obj = objects.get(self._aliases.get(requested, requested))
+            if obj is None:
+                continue
+            if not obj.properties:
+                self.reload_properties(obj)
+            found[requested] = obj
+        return found
+
+    def reload_properties(self, obj: HubSpotObject) -> None:
+        results = self.client.results("properties", obj.path_name)
+        obj.properties = {raw["name"]: _property(raw) for raw in results}

@@ -1,4 +1,4 @@
-"""destination-hubspot's settings: credentials, rate tier, property creation, per-stream associations."""
+"""destination-hubspot's settings: credentials, API version, rate tier, property creation, associations."""
 
 from __future__ import annotations
 
@@ -9,10 +9,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from retl_shared.config import DestinationConfig, HttpUrl, StreamMapping, Token, secret
 
 
+class ServiceKeyAuth(BaseModel):
+    model_config = ConfigDict(title="Service key (recommended)")
+    auth_type: Literal["service_key"] = "service_key"
+    service_key: Token = secret(
+        title="Service key",
+        description="A service key (Development → Keys → Service keys) with the scopes the README lists "
+        "for your objects and operations.",
+    )
+
+
 class PrivateAppAuth(BaseModel):
-    model_config = ConfigDict(title="Private app token")
+    model_config = ConfigDict(title="Private app token (legacy)")
     auth_type: Literal["private_app"] = "private_app"
-    access_token: Token = secret(title="Access token", description="The private app's access token (pat-…).")
+    access_token: Token = secret(
+        title="Access token",
+        description="A legacy private app's access token (pat-…). HubSpot no longer lets you create new "
+        "private apps: use a service key instead.",
+    )
 
 
 class OAuth(BaseModel):
@@ -23,7 +37,8 @@ class OAuth(BaseModel):
     refresh_token: Token = secret(title="Refresh token")
 
 
-Credentials = Annotated[PrivateAppAuth | OAuth, Field(discriminator="auth_type")]
+Credentials = Annotated[ServiceKeyAuth | PrivateAppAuth | OAuth, Field(discriminator="auth_type")]
+ApiVersion = Literal["2026-09", "2026-03", "legacy"]
 
 
 class Association(BaseModel):
@@ -56,6 +71,13 @@ class HubSpotConfig(DestinationConfig):
     model_config = ConfigDict(title="HubSpot destination", extra="forbid")
 
     credentials: Credentials = Field(title="Authentication")
+    api_version: ApiVersion = Field(
+        "2026-09",
+        title="API version",
+        description="HubSpot's date-versioned API to call: 2026-09 (latest: it enforces the portal's "
+        "required-property rules on writes), 2026-03, or legacy (/crm/v3 and /crm/v4, which HubSpot stops "
+        "supporting in 2027: v4 associations on 2027-03-30, every v1–v4 API in September 2027).",
+    )
     api_base_url: HttpUrl = Field(
         "https://api.hubapi.com",
         title="API base URL",
@@ -83,7 +105,8 @@ class HubSpotConfig(DestinationConfig):
     create_missing_properties: bool = Field(
         False,
         title="Create missing properties",
-        description="Create mapped properties HubSpot does not have (typed from the stream's schema).",
+        description="Create mapped properties HubSpot does not have, typed from the stream's schema (or "
+        "its values), and the unique property retl_source_key that makes creates idempotent.",
     )
     property_group: str = Field(
         "retl_suite", title="Property group", description="Group for properties this destination creates."

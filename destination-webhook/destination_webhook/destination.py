@@ -24,7 +24,7 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
         super().__init__(stdout)
         self.sync = sync_identity()  # one per run: every message id of this sync holds it
 
-    def check_connection(self, config: WebhookConfig) -> str | None:
+    def check_connection(self, config: WebhookConfig) -> list[str]:
         """Probe every fixed URL with the check method, judging each answer like a delivery's. Templated
         URLs depend on the records: their host is probed at its fixed part only at the first write."""
         from destination_webhook.client import WebhookClient
@@ -40,7 +40,7 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
             note = client.probe(client.url(url), config.check_method, empty)
             if note:
                 notes.append(note)
-        return "; ".join(notes) or None
+        return notes
 
     def objects(self, config: WebhookConfig, names: set[str] | None = None) -> list[ObjectSpec]:
         return [endpoint()]

@@ -38,14 +38,13 @@ def cdk_destination(destination: type[ActivationDestination[Any]]) -> type[Desti
         def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
             instance = destination()
             try:
-                note = instance.check(instance.load_config(dict(config)))
+                notes = instance.check(instance.load_config(dict(config)))
             except SyncError as exc:
                 return AirbyteConnectionStatus(
                     status=Status.FAILED, message=instance.redactor.redact(exc.message)
                 )
-            return AirbyteConnectionStatus(
-                status=Status.SUCCEEDED, message=instance.redactor.redact(note) if note else None
-            )
+            message = instance.redactor.redact(" ".join(notes)) if notes else None
+            return AirbyteConnectionStatus(status=Status.SUCCEEDED, message=message)
 
         def write(
             self,

@@ -51,9 +51,9 @@ class ActivationDestination(ABC, Generic[C]):
     # --- what a destination implements -------------------------------------------------------------
 
     @abstractmethod
-    def check_connection(self, config: C) -> str | None:
-        """Prove the credentials and the API; raise ConfigError with what to fix. Return a note for the
-        user when something could not be proven here (it is verified at the first write)."""
+    def check_connection(self, config: C) -> list[str]:
+        """Prove the credentials and the API; raise ConfigError with what to fix. Return notes for the user
+        about what could not be proven here (it is verified at the first write)."""
 
     @abstractmethod
     def objects(self, config: C, names: set[str] | None = None) -> list[ObjectSpec]:
@@ -82,10 +82,12 @@ class ActivationDestination(ABC, Generic[C]):
         self.redactor.add(*secret_values(raw, spec_schema(self.config_model)))
         return parse_config(self.config_model, raw)
 
-    def check(self, config: C) -> str | None:
-        """Credentials, then every stream mapping as far as it can be checked without a catalog; returns
-        what could not be proven here, if anything."""
-        note = self.check_connection(config)
+    def check(self, config: C) -> list[str]:
+        """Credentials, then every stream mapping as far as it can be checked without a catalog.
+
+        Returns notes for the user that do not fail the check (e.g. what only the first write can
+        prove); they follow the success message."""
+        notes = self.check_connection(config)
         objects = self._objects_for(config, config.streams)
         problems = []
         for mapping in config.streams:
@@ -100,7 +102,7 @@ class ActivationDestination(ABC, Generic[C]):
                 problems.append(exc.message)
         if problems:
             raise ConfigError("The stream mapping is not valid: " + "; ".join(problems))
-        return note
+        return notes
 
     def _objects_for(self, config: C, mappings: Iterable[StreamMapping]) -> dict[str, ObjectSpec]:
         """The objects the mappings name (read once: for some APIs each costs requests)."""
@@ -259,15 +261,15 @@ class ActivationDestination(ABC, Generic[C]):
         up after a few seconds instead of retrying for the write path's minutes."""
         try:
             with quick_answers():
-                note = self.check(self.load_config(_read_json(config_path, "config")))
+                notes = self.check(self.load_config(_read_json(config_path, "config")))
         except SyncError as exc:
             status = {"status": "FAILED", "message": exc.message}
         except Exception as exc:  # a bug of ours: still an answer the platform can show
             message = f"check failed unexpectedly: {type(exc).__name__}: {exc}"
             status = {"status": "FAILED", "message": message}
         else:
-            message = "Connected; every stream mapping is valid."
-            status = {"status": "SUCCEEDED", "message": f"{message} Note: {note}." if note else message}
+            message = " ".join(["Connected; every stream mapping is valid.", *notes])
+            status = {"status": "SUCCEEDED", "message": message}
         status["message"] = self.redactor.redact(status["message"])
         self.output.write({"type": "CONNECTION_STATUS", "connectionStatus": status})
         return 0

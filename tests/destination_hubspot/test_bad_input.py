@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from tests.bad_input import SECRET, Case, run_case
+from tests.destination_hubspot.conftest import legacy_calls
 from tests.fakes.hubspot import DEFAULT_CLIENT_ID, HubSpotFake, OAuthApp, all_scopes
 from tests.fakes.tls import make_certificates
 from tests.harness import configured_catalog
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 PRIVATE_APP = {"auth_type": "private_app", "access_token": "{secret}"}
+SERVICE_KEY = {"auth_type": "service_key", "service_key": "{secret}"}
 OAUTH = {
     "auth_type": "oauth",
     "client_id": DEFAULT_CLIENT_ID,
@@ -94,7 +96,7 @@ def self_signed(fake: HubSpotFake) -> None:
 
 
 BATCH = r".*/batch/upsert"
-TOKEN = r"/oauth/v1/token"
+TOKEN = r"/oauth/2026-09/token"
 FOREVER = 1000
 HTML = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
@@ -160,6 +162,13 @@ CONFIG_CASES = [
     *each_command(
         "credentials_refused",
         config(CONTACTS),
+        "HubSpot refused the credentials (HTTP 401",
+        tokens={},
+        echo_credentials=ECHO_IN_MESSAGE,
+    ),
+    *each_command(
+        "service_key_refused",
+        config(CONTACTS, credentials=SERVICE_KEY),
         "HubSpot refused the credentials (HTTP 401",
         tokens={},
         echo_credentials=ECHO_IN_MESSAGE,
@@ -244,6 +253,19 @@ REACH_CASES = [
         config=config(CONTACTS),
         catalog=CATALOG,
         stdin=GOOD,
+        fake={
+            "tokens": {
+                SECRET: ["crm.objects.contacts.read", "crm.schemas.custom.read", "crm.schemas.contacts.read"]
+            },
+            "echo_credentials": ECHO_IN_MESSAGE,
+        },
+    ),
+    HubSpotCase(
+        "missing_write_scope-check",
+        "check",
+        "private app token lacks scopes this sync needs: crm.objects.contacts.write",
+        None,
+        config(CONTACTS),
         fake={
             "tokens": {
                 SECRET: ["crm.objects.contacts.read", "crm.schemas.custom.read", "crm.schemas.contacts.read"]
@@ -466,7 +488,7 @@ ANSWER_CASES = [
         "not JSON",
         None,
         config(CONTACTS),
-        prepare=answer(200, GARBAGE, r".*/properties/contacts"),
+        prepare=answer(200, GARBAGE, r"/crm/properties/2026-09/contacts"),
     ),
     HubSpotCase(
         "properties_200_not_json-write",
@@ -476,7 +498,7 @@ ANSWER_CASES = [
         config(CONTACTS),
         catalog=CATALOG,
         stdin=GOOD,
-        prepare=answer(200, GARBAGE, r".*/properties/contacts"),
+        prepare=answer(200, GARBAGE, r"/crm/properties/2026-09/contacts"),
     ),
     HubSpotCase(
         "schemas_unexpected_shape",
@@ -516,6 +538,7 @@ def test_bad_input(case: HubSpotCase, tmp_path: Path) -> None:
         run_case("destination-hubspot", case, tmp_path, fake.url)
         if case.written is not None:
             assert len(fake.objects("contacts")) == case.written
+        assert legacy_calls(fake) == 0, fake.calls_by_version()
 
 
 def test_the_table_is_large_and_names_are_unique() -> None:

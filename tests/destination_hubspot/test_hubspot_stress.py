@@ -1,8 +1,8 @@
-"""destination-hubspot under stress: the final contacts in the fake are exactly the last values read.
+"""destination-hubspot under stress: the final records in the fake are exactly the last values read.
 
 Keys repeat within and across batches and windows (emails in varying case, which HubSpot compares
 case-insensitively), 8 workers, 10 % 429s, 5 % 5xx and 2 % resets of which half after HubSpot
-applied the batch, then a kill -9 and a resumed sync.
+applied the batch, then a kill -9 and a resumed sync. Creates by retl_source_key go through the same.
 """
 
 from __future__ import annotations
@@ -121,3 +121,33 @@ def test_a_killed_sync_resumed_from_its_last_state_ends_with_the_last_values(
     )
     assert resumed.code == 0, resumed.error
     assert_final_data(hubspot_fake, work, "email")
+
+
+def deals_by_order(fake: HubSpotFake) -> Workload:
+    def make(rng: random.Random, order: Any, seq: int) -> dict[str, Any]:
+        return {"order_id": order, "dealname": f"Order {order}", "amount": sometimes_null(rng, seq)}
+
+    return workload("new_deals", list(range(400)), make, records=2000, per_window=400)
+
+
+def test_creates_by_source_key_end_with_one_deal_per_key_under_faults(
+    hubspot_fake: HubSpotFake, tmp_path: Path
+) -> None:
+    work = deals_by_order(hubspot_fake)
+    hubspot_fake.chaos(**CHAOS, path_regex=r".*/deals/batch/(create|upsert)", seed=3)
+    mapping = {
+        "stream": "new_deals",
+        "object": "deals",
+        "operation": "create",
+        "unmapped_columns": "pass_through",
+    }
+    config = {**stress_config(hubspot_fake, "email"), "streams": [mapping], "create_missing_properties": True}
+    catalog = configured_catalog("new_deals", sync_mode="append", primary_key=["order_id"])
+    run = run_destination(DestinationHubSpot, tmp_path, "write", config, catalog, work.lines())
+    assert run.code == 0, run.error
+    assert {r.fault for r in hubspot_fake.requests if r.fault} & {"inject_after", "reset_after"}
+    deals = {p["dealname"]: p for p in hubspot_fake.objects("deals").values()}
+    assert len(deals) == len(hubspot_fake.objects("deals")) == len(work.expected)
+    for order, fields in work.expected.items():
+        wanted = str(fields["amount"]) if "amount" in fields else None
+        assert deals[f"Order {order}"].get("amount") == wanted, f"order {order}"

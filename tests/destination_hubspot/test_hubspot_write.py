@@ -64,8 +64,11 @@ def test_spec_marks_credentials_secret() -> None:
     spec = DestinationHubSpot().spec()["connectionSpecification"]
     options = spec["properties"]["credentials"]["oneOf"]
     secrets = {name for o in options for name, p in o["properties"].items() if p.get("airbyte_secret")}
-    assert secrets == {"access_token", "client_secret", "refresh_token"}
+    assert secrets == {"service_key", "access_token", "client_secret", "refresh_token"}
+    assert [o["properties"]["auth_type"]["const"] for o in options] == ["service_key", "private_app", "oauth"]
     assert spec["properties"]["rate_limit_per_10s"]["enum"] == [100, 190, 250]
+    assert spec["properties"]["api_version"]["enum"] == ["2026-09", "2026-03", "legacy"]
+    assert spec["properties"]["api_version"]["default"] == "2026-09"
 
 
 def status(run: Run) -> dict[str, Any]:
@@ -387,7 +390,7 @@ def test_oauth_refreshes_on_start_and_after_a_401(hubspot_fake: HubSpotFake, tmp
     client = HubSpotClient(HubSpotConfig.model_validate(config(hubspot_fake, credentials=OAUTH)), Redactor())
     tokens_before = hubspot_fake.call_count("oauth.token")
     hubspot_fake.expire_access_tokens()
-    response = client.request("GET", "/crm/v3/objects/contacts", params={"limit": 1})
+    response = client.request("GET", client.path("objects", "contacts"), params={"limit": 1})
     assert response.status_code == 200  # the 401 for the expired token was answered by a refresh
     assert hubspot_fake.call_count("oauth.token") == tokens_before + 1
 
