@@ -43,7 +43,7 @@ from destination_hubspot.properties import (
     values_kind,
     written_properties,
 )
-from retl_shared.config import UnmappedColumns
+from retl_shared.config import OnDelete, UnmappedColumns
 from retl_shared.errors import ConfigError, OutcomeUnknown, TransientError
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target
@@ -63,6 +63,7 @@ Scopes = tuple[tuple[str, ...], str]  # scopes of which one is needed, and what 
 
 class HubSpotSink(Sink):
     limits = BatchLimits(max_records=100)
+    removes = frozenset({OnDelete.archive})  # a row that left a diff-mode model archives its record
 
     def __init__(
         self,
@@ -215,6 +216,65 @@ class HubSpotSink(Sink):
     # --- sending -----------------------------------------------------------------------------------
 
     def send(self, batch: list[Record]) -> list[Outcome]:
+        """Write the batch; records marked deleted (on_delete: archive) are archived instead."""
+        if not any(record.deleted for record in batch):
+            return self._write(batch)
+        outcomes: list[Outcome] = [ACCEPTED] * len(batch)
+        for deleted in (False, True):
+            positions = [p for p, record in enumerate(batch) if record.deleted is deleted]
+            if positions:
+                records = [batch[p] for p in positions]
+                answered = self._archive(records) if deleted else self._write(records)
+                for position, outcome in zip(positions, answered, strict=True):
+                    outcomes[position] = outcome
+        return outcomes
+
+    def _archive(self, records: list[Record]) -> list[Outcome]:
+        """Archive the records the keys name (restorable in HubSpot for 90 days); a key HubSpot has no
+        record for is already gone."""
+        ids = self._record_ids(records)
+        inputs = [{"id": record_id} for record_id in dict.fromkeys(i for i in ids if i is not None)]
+        if not inputs:
+            return [ACCEPTED] * len(records)
+        path = self.client.path("objects", self.hubspot.path_name, "batch", "archive")
+        response = self.client.post(path, {"inputs": inputs})
+        if response.status_code in WRITTEN:
+            return [ACCEPTED] * len(records)
+        reason, field = _reason(response, self.client)
+        result = Result.rejected if len(records) == 1 else Result.split_batch
+        return [Outcome(result, reason, field)] * len(records)
+
+    def _record_ids(self, records: list[Record]) -> list[str | None]:
+        """Each record's HubSpot id: its key when it is the record id, else looked up by the unique
+        property the stream matches by (None when HubSpot has no such record)."""
+        if self.id_property is None:
+            return [self._input_id(record) for record in records]
+        found = self._existing(records)
+        return [found.get(_norm(self._input_id(record))) for record in records]
+
+    def _existing(self, records: list[Record]) -> dict[str, str]:
+        """Records HubSpot has, by the normalised value of the stream's idProperty (or record id)."""
+        body: dict[str, Any] = {
+            "inputs": [{"id": self._input_id(r)} for r in records],
+            "properties": [],
+            "propertiesWithHistory": [],
+        }
+        if self.id_property is not None:
+            body["idProperty"] = self.id_property
+            body["properties"] = [self.id_property]
+        response = self.client.post(
+            self.client.path("objects", self.hubspot.path_name, "batch", "read"), body
+        )
+        found = {}
+        for result in self.client.listing(response, "id") if response.status_code < 300 else []:
+            properties = result.get("properties")
+            if self.id_property is None:
+                found[_norm(result["id"])] = str(result["id"])
+            elif isinstance(properties, dict):
+                found[_norm(properties.get(self.id_property))] = str(result["id"])
+        return found
+
+    def _write(self, batch: list[Record]) -> list[Outcome]:
         if self.untyped or self.discovers_fields:
             self._type_from_values(batch)
         outcomes: list[Outcome | None] = [None] * len(batch)
@@ -422,26 +482,10 @@ class HubSpotSink(Sink):
             not self.by_source_key or SOURCE_KEY not in self.hubspot.properties
         ):
             return ["create"] * len(batch)
-        body: dict[str, Any] = {
-            "inputs": [{"id": self._input_id(r)} for r in batch],
-            "properties": [],
-            "propertiesWithHistory": [],
-        }
-        if self.id_property is not None:
-            body["idProperty"] = self.id_property
-            body["properties"] = [self.id_property]
-        response = self.client.post(
-            self.client.path("objects", self.hubspot.path_name, "batch", "read"), body
-        )
-        found = set()
-        for result in self.client.listing(response, "id") if response.status_code < 300 else []:
-            properties = result.get("properties")
-            if self.id_property is None:
-                found.add(_norm(result["id"]))
-            elif isinstance(properties, dict):
-                found.add(_norm(properties.get(self.id_property)))
+        found = self._existing(batch)
         missing = "reject (no such record)" if self.operation == "update" else "create"
-        return ["update" if _norm(self._input_id(r)) in found else missing for r in batch]
+        actions = ["update" if _norm(self._input_id(r)) in found else missing for r in batch]
+        return [("archive" if r.deleted else action) for r, action in zip(batch, actions, strict=True)]
 
 
 def as_text(value: Any) -> str:

@@ -85,14 +85,16 @@ def _configured(stream: dict[str, Any], choices: Choices) -> dict[str, Any]:
                 f"stream {name!r} has no column {column!r}; its columns: {', '.join(sorted(columns))}"
             )
     supported = stream.get("supported_sync_modes") or ["full_refresh"]
-    sync_mode = choices.sync_mode or (
-        "incremental" if cursor and "incremental" in supported else "full_refresh"
-    )
+    # A stream whose source defines the cursor without naming a column (a diff-mode model) is
+    # incremental by the source's own means.
+    own_cursor = bool(stream.get("source_defined_cursor")) and not stream.get("default_cursor_field")
+    incremental = bool(cursor or own_cursor) and "incremental" in supported
+    sync_mode = choices.sync_mode or ("incremental" if incremental else "full_refresh")
     if sync_mode not in supported:
         raise ConfigError(
             f"stream {name!r} does not support {sync_mode} (it supports {', '.join(supported)})"
         )
-    if sync_mode == "incremental" and not cursor:
+    if sync_mode == "incremental" and not cursor and not own_cursor:
         raise ConfigError(
             f"stream {name!r} has no cursor to read incrementally by: pass --cursor {name}=COLUMN"
         )
