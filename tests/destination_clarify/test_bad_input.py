@@ -133,7 +133,7 @@ MAPPING = ("check", "write")  # discover lists every object whatever the mapping
 
 CONFIG_CASES = [
     *each_command("config_not_json", '{"api_key": "{secret}"', "is not valid JSON"),
-    *each_command("config_not_object", '"{secret}"', "Input should be a valid dictionary"),
+    *each_command("config_not_object", '"{secret}"', "The config must be a JSON object of settings"),
     *each_command("unknown_key", config(PEOPLE, apikey="{secret}"), "apikey: Extra inputs are not permitted"),
     *each_command("wrong_type", config(requests_per_second="fast"), "requests_per_second: Input should be"),
     *each_command(
