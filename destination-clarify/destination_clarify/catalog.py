@@ -2,12 +2,16 @@
 
 ``GET /schemas`` answers ``{"data": {"core/person": {"properties": {...}}, "entities/investor": ...}}``:
 ``core/*`` are the built-in objects (their path name is the part after the slash), ``entities/*`` the
-custom ones (path name ``c_<slug>``).
+custom ones (path name ``c_<slug>``). Clarify's clarify-api skill describes the other layout, a list whose
+``entities/*`` are "the objects (company, deal, meeting, meeting_recording, person, task, user)" with "JSON
+Schema definition in the `attributes` field": built-in names under ``entities/`` stay built-in, and JSON
+Schema types are read as Clarify's (an unconfirmed reading: the skill shows no example).
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +24,12 @@ RECORD_ID = "id"
 MATCH_FIELDS = {"person": "email_addresses", "company": "domains"}
 # Fields whose value is a collection, written as {"items": [...]}; a plain column value becomes one item.
 COLLECTIONS = frozenset({"email_addresses", "domains", "phone_numbers"})
+DOMAINS = "domains"
+# A person stream may map a column to this (not a Clarify field): the person is related to the company
+# with that domain.
+COMPANY_DOMAIN = "company_domain"
+BUILT_IN = frozenset({"company", "deal", "meeting", "meeting_recording", "person", "task", "user"})
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
 # Clarify field type → the kernel's coercion (collections and multi-selects pass through as they are).
 FIELD_TYPES = {
@@ -80,7 +90,7 @@ class ClarifyObject:
         return next((f.name for f in self.fields.values() if f.unique), None)
 
     def spec(self) -> ObjectSpec:
-        operations = {"create": "append", "update": "update"}
+        operations: dict[str, str] = {"create": "append", "update": "update"}
         keys: list[list[str]] = []
         if self.match_field:
             operations = {"upsert": "append_dedup", **operations}
@@ -93,6 +103,11 @@ class ClarifyObject:
             if f.type == "select" and f.options:
                 schema["enum"] = list(f.options)
             properties[f.name] = schema
+        if self.name == "person":
+            properties[COMPANY_DOMAIN] = {
+                "type": "string",
+                "description": "Not a Clarify field: the person is related to the company with this domain.",
+            }
         return ObjectSpec(
             name=self.name,
             operations=operations,
@@ -108,11 +123,49 @@ class ClarifyObject:
 
 
 def object_name(schema_key: str) -> str:
-    """``core/person`` → ``person``; ``entities/investor`` → ``c_investor``."""
+    """``core/person`` → ``person``; ``entities/investor`` → ``c_investor``; ``entities/person`` (the list
+    layout's built-ins) → ``person``."""
     kind, _, slug = schema_key.partition("/")
-    if kind == "entities" and not slug.startswith("c_"):
+    if kind == "entities" and not slug.startswith("c_") and slug not in BUILT_IN:
         return f"c_{slug}"
     return slug or kind
+
+
+def field_type(name: str, raw: dict[str, Any]) -> str:
+    """Clarify's type of a field descriptor; a JSON Schema one (``string`` with a ``format``, ``array``…)
+    is read as the Clarify type it stands for."""
+    kind = raw.get("type", "text")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "text")
+    kind = str(kind)
+    if kind == "string":
+        if raw.get("enum"):
+            return "select"
+        return {"date": "date", "date-time": "date-time"}.get(str(raw.get("format")), "text")
+    if kind == "array":
+        return "collection" if name in COLLECTIONS else "multi_select"
+    return "json" if kind == "object" else kind
+
+
+def normal_domain(value: str) -> str:
+    """A domain as companies are matched and written: ``https://www.Acme.com/about`` → ``acme.com``
+    (scheme, ``www.``, port, path and case dropped). Whether Clarify does the same is not documented."""
+    host = _SCHEME.sub("", value.strip().lower())
+    host = re.split(r"[/?#]", host, maxsplit=1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
+    return host.rstrip(".").removeprefix("www.")
+
+
+def comparable(field_name: str) -> Any:
+    """How a unique field's values compare: domains normalised, anything else case-insensitively."""
+    if field_name == DOMAINS:
+        return normal_domain
+    return lambda value: str(value).strip().lower()
+
+
+def lookup_operator(f: Field) -> str:
+    """The documented filter operator that finds a value: ``Contains`` for collections and text (then kept
+    only when equal), ``Is`` for other types."""
+    return "Contains" if f.collection or f.type in ("text", "long_text", "email", "url", "phone") else "Is"
 
 
 def read_objects(schemas: dict[str, Any]) -> dict[str, ClarifyObject]:
@@ -124,7 +177,7 @@ def read_objects(schemas: dict[str, Any]) -> dict[str, ClarifyObject]:
             if name.startswith("_") or name == RECORD_ID or raw.get("readOnly") or raw.get("read_only"):
                 continue
             options = tuple(str(o) for o in raw.get("enum") or ())
-            obj.fields[name] = Field(name, str(raw.get("type", "text")), options, bool(raw.get("unique")))
+            obj.fields[name] = Field(name, field_type(name, raw), options, bool(raw.get("unique")))
         objects[obj.name] = obj
     return objects
 
@@ -142,6 +195,8 @@ def check_fields(target: Target, obj: ClarifyObject) -> None:
         names |= {column for column in target.columns if column not in mapping.fields}
     if target.operation == "update":
         names.discard(RECORD_ID)
+    if obj.name == "person":
+        names.discard(COMPANY_DOMAIN)
     unknown = sorted(names - set(obj.fields))
     if not unknown:
         return

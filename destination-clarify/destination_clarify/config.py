@@ -7,9 +7,21 @@ import re
 from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from retl_shared.config import DestinationConfig, HttpUrl, Token, secret
+from retl_shared.config import DestinationConfig, HttpUrl, StreamMapping, Token, secret
 
 SLUG = re.compile(r"^[^/\s]+$")
+
+
+class ClarifyStreamMapping(StreamMapping):
+    model_config = ConfigDict(extra="forbid", title="Stream mapping")
+
+    create_missing_companies: bool = Field(
+        False,
+        title="Create missing companies",
+        description="person streams mapping a column to company_domain: create a company (named after the "
+        "domain) when none has that domain, before the people are written and related to it. Off: such "
+        "people are written unrelated, and counted.",
+    )
 
 
 class ClarifyConfig(DestinationConfig):
@@ -38,15 +50,22 @@ class ClarifyConfig(DestinationConfig):
         json_schema_extra={"order": 90},
     )
     requests_per_second: int = Field(
-        2,
+        1,
         ge=1,
         le=100,
         title="Requests per second",
-        description="Client-side ceiling shared by every request of a sync. Clarify recommends about one "
-        "25-record batch per second; lookups and updates count too. A 429 pauses every worker.",
+        description="Client-side ceiling shared by every request of a sync (bulk writes, lookups, "
+        "relationships). 1 is Clarify's recommendation (one 25-record batch per second). A 429 pauses "
+        "every worker.",
     )
     max_concurrency: int = Field(
         2, ge=1, le=16, title="Max concurrency", description="Requests in flight at once."
+    )
+    streams: list[ClarifyStreamMapping] = Field(
+        default_factory=list,
+        title="Streams",
+        description="One entry per source stream: object (person, company, deal or c_<slug>), operation, "
+        "match key, fields; person streams may map a column to company_domain.",
     )
 
     @field_validator("workspace_slug", mode="before")

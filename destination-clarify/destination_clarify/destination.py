@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import IO
 
 from destination_clarify.catalog import ClarifyObject, read_objects
 from destination_clarify.client import ClarifyClient
-from destination_clarify.config import ClarifyConfig
-from destination_clarify.sink import ClarifySink
+from destination_clarify.config import ClarifyConfig, ClarifyStreamMapping
+from destination_clarify.sink import ClarifySink, Companies
 from retl_shared.destination import ActivationDestination
+from retl_shared.errors import ConfigError
 from retl_shared.sink import ObjectSpec, Sink, Target
 
 
@@ -21,6 +23,7 @@ class DestinationClarify(ActivationDestination[ClarifyConfig]):
         super().__init__(stdout)
         self._client: ClarifyClient | None = None
         self._objects: dict[str, ClarifyObject] = {}
+        self._companies: Companies | None = None
 
     def client(self, config: ClarifyConfig) -> ClarifyClient:
         """One client per run: one rate limiter and one connection pool shared by every stream."""
@@ -38,4 +41,18 @@ class DestinationClarify(ActivationDestination[ClarifyConfig]):
         return [obj.spec() for name, obj in self._objects.items() if names is None or name in names]
 
     def create_sink(self, config: ClarifyConfig, target: Target) -> Sink:
-        return ClarifySink(target, self.client(config), self._objects[target.object.name])
+        mapping = target.mapping
+        if not isinstance(mapping, ClarifyStreamMapping):  # a stream without an entry of its own
+            mapping = ClarifyStreamMapping.model_validate(mapping.model_dump())
+            target = replace(target, mapping=mapping)
+        obj = self._objects[target.object.name]
+        if obj.name != "person" and mapping.create_missing_companies:
+            raise ConfigError(f"{target.label}: create_missing_companies is for person streams only")
+        companies = self.companies(config) if obj.name == "person" else None
+        return ClarifySink(target, self.client(config), obj, companies)
+
+    def companies(self, config: ClarifyConfig) -> Companies | None:
+        """One directory of company ids per run, shared by every person stream (none without companies)."""
+        if self._companies is None and "company" in self._objects:
+            self._companies = Companies(self.client(config), self._objects["company"])
+        return self._companies

@@ -62,7 +62,14 @@ PERSON = _object(
     "person",
     {"identify": ("append_dedup", "append"), "delete": ("soft_delete",)},
     [[name] for name in PERSON_IDENTIFIERS],
-    dict(_IDENTIFIER_FIELDS),
+    {
+        **_IDENTIFIER_FIELDS,
+        "timestamp": {
+            "type": ["string", "integer", "number"],
+            "description": "When the row was updated (ISO 8601, or epoch seconds or milliseconds): orders "
+            "attribute updates in Customer.io; not an attribute. Defaults to a date-time cursor column.",
+        },
+    },
     dict(_IDENTIFIER_TYPES),
 )
 EVENT = _object(

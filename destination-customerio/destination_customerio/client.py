@@ -13,9 +13,11 @@ from retl_shared.http import ApiClient
 from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
-# Customer.io asks for "fair use" of about 100 requests/s on the Track API and sends no rate-limit
-# headers, so the limiter holds that ceiling and a 429 pauses every worker (the kernel's rule).
-REQUESTS_PER_SECOND = 100
+# Customer.io sends no rate-limit headers, so the limiter holds the configured ceiling (requests_per_second)
+# and a 429 pauses every worker (the kernel's rule). It counts that many requests per 1.1 s rather than
+# per second: a request reaches the server a little after the limiter let it go, and unevenly, so a
+# server counting exactly the configured rate in any one-second window would otherwise see one too many.
+LIMITER_WINDOW_SECONDS = 1.1
 REGION_PATH = "/api/v1/accounts/region"
 BATCH_PATH = "/api/v2/batch"
 
@@ -26,7 +28,7 @@ class CustomerIoClient(ApiClient):
             config.track_url,
             redactor=redactor,
             headers={"Content-Type": "application/json"},
-            rate_limiter=RateLimiter(REQUESTS_PER_SECOND, 1.0),
+            rate_limiter=RateLimiter(config.requests_per_second, LIMITER_WINDOW_SECONDS),
             pool_size=config.max_concurrency,
         )
         self.session.auth = (config.site_id, config.api_key)
@@ -39,7 +41,8 @@ class CustomerIoClient(ApiClient):
         )
 
     def region(self) -> dict[str, Any]:
-        """The account's data center: ``{"url", "data_center", "environment_id"}``."""
+        """The account's data center: ``{"url", "region", "environment_id"}`` (the OpenAPI's member; some
+        clients' mocks name it ``data_center``)."""
         response = self.request("GET", REGION_PATH)
         if response.status_code != 200:
             raise ConfigError(

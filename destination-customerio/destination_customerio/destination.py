@@ -55,4 +55,11 @@ class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
             target = replace(target, mapping=mapping)
         if target.object.name != "object" and (mapping.object_type_id or mapping.relationship):
             raise ConfigError(f"{target.label}: object_type_id and relationship are for object streams only")
+        guarded = mapping.max_event_age or "backfill" in mapping.model_fields_set
+        if target.object.name != "event" and guarded:
+            raise ConfigError(f"{target.label}: max_event_age and backfill are for event streams only")
+        if "backfill" in mapping.model_fields_set and not mapping.max_event_age:
+            raise ConfigError(
+                f"{target.label}: backfill says what to do with events older than max_event_age: set it"
+            )
         return SINKS[target.object.name](target, self.client(config))

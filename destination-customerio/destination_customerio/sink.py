@@ -9,12 +9,16 @@ and reads Customer.io's answer:
 - 400 (or 413, or 409/422): the request as a whole was refused without naming entries, so the kernel
   splits the batch until the bad records stand alone and rejects them with the message.
 Resending is always safe: identify and delete are idempotent, and events carry a stable dedupe id.
+
+Before sending, a sink may decide a record's fate (``admit``): an event older than the stream's
+``max_event_age`` is skipped, or sent renamed and counted with a note.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -24,10 +28,11 @@ import requests
 
 from destination_customerio.catalog import OBJECT_ID, PERSON_IDENTIFIERS
 from destination_customerio.client import CustomerIoClient, describe
-from destination_customerio.config import CustomerIoStreamMapping, Relationship
+from destination_customerio.config import Backfill, CustomerIoStreamMapping, Relationship, iso_duration
+from retl_shared.config import UnmappedColumns
 from retl_shared.errors import ConfigError, RequestTooLarge
 from retl_shared.mapping import MappingError, parse_datetime
-from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Sink, Target, encoded_size
+from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target, encoded_size
 
 # Customer.io's limits (Track API docs and their "Invalid API requests" list).
 MAX_REQUEST_BYTES = 500_000  # "< 500 KB": read as 1000-byte kilobytes, the stricter reading
@@ -41,6 +46,8 @@ MAX_EVENT_NAME_BYTES = 100
 # 5xx resends little.
 MAX_ENTRIES = 100
 ENVELOPE = b'{"batch":[]}'
+TIMESTAMP = "timestamp"  # a person's update time or an event's time, sent as unix seconds
+BACKFILL_SUFFIX = "_backfill"
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
@@ -76,14 +83,23 @@ class TrackSink(Sink):
         except MappingError:
             return encoded_size(data)  # rejected with its reason when the batch is sent
 
+    def admit(self, entry: dict[str, Any]) -> Outcome:
+        """The record's outcome if Customer.io accepts its entry (ACCEPTED, or one with a note), or a
+        skip: then the entry is not sent."""
+        return ACCEPTED
+
     def send(self, batch: list[Record]) -> list[Outcome]:
         outcomes = [ACCEPTED] * len(batch)
         entries: list[tuple[int, dict[str, Any]]] = []
         for position, record in enumerate(batch):
             try:
-                entries.append((position, self.entry(record.data)))
+                entry = self.entry(record.data)
             except MappingError as exc:
                 outcomes[position] = Outcome.rejected(exc.reason, exc.field)
+                continue
+            outcomes[position] = self.admit(entry)
+            if outcomes[position].result is not Result.skipped:
+                entries.append((position, entry))
         for request in _within_attribute_limit(entries):
             try:
                 response = self.client.batch([entry for _, entry in request])
@@ -91,12 +107,26 @@ class TrackSink(Sink):
             except RequestTooLarge as exc:  # this request only: the batch's others went through
                 answered = [Outcome.split(exc.reason)] * len(request)
             for (position, _), outcome in zip(request, answered, strict=True):
-                outcomes[position] = outcome
+                if outcome is not ACCEPTED:  # else the admitted outcome stands, with its note
+                    outcomes[position] = outcome
         return outcomes
 
 
 class PersonSink(TrackSink):
-    """identify (create or update a person) or delete, by id, email or cio_id."""
+    """identify (create or update a person) or delete, by id, email or cio_id.
+
+    An identify carries the row's update time as ``timestamp``: Customer.io's Track API description says
+    of identify's ``timestamp`` "The Unix timestamp for when the attribute update occurred. This can be
+    used to control the order of attribute updates when multiple requests are sent in rapid succession."
+    (CIO-OAS ``identify_person.timestamp``, docs/vendor-facts-customerio-clarify.md). The kernel already
+    writes a person's rows in read order; this lets Customer.io itself keep a newer value when an older
+    one arrives later (a resync of old rows, another integration). The time is a mapped ``timestamp``
+    field, else the stream's cursor column when the catalog declares it a date or date-time.
+    """
+
+    def __init__(self, target: Target, client: CustomerIoClient) -> None:
+        super().__init__(target, client)
+        self.updated_at = _cursor_field(target)
 
     def normalize_key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
         """Customer.io compares emails case-insensitively and ids exactly."""
@@ -111,7 +141,11 @@ class PersonSink(TrackSink):
             "identifiers": {self.key: data[self.key]},
         }
         if self.operation == "identify":
-            entry["attributes"] = attributes({k: v for k, v in data.items() if k != self.key})
+            values = {k: v for k, v in data.items() if k not in (self.key, TIMESTAMP)}
+            entry["attributes"] = attributes(values)
+            field = TIMESTAMP if data.get(TIMESTAMP) not in (None, "") else self.updated_at
+            if field is not None and data.get(field) not in (None, ""):
+                entry[TIMESTAMP] = unix_seconds(data[field], field)
         return entry
 
 
@@ -123,10 +157,27 @@ class EventSink(TrackSink):
     becomes event data.
     """
 
-    reserved = frozenset({"name", "timestamp", "event_id"})
+    reserved = frozenset({"name", TIMESTAMP, "event_id"})
     # Events are occurrences, not entities: the kernel keeps every one. Deduplication is
     # Customer.io's, by the entry's id, which is the same for a replayed event.
     deduplicate = False
+
+    def __init__(self, target: Target, client: CustomerIoClient) -> None:
+        super().__init__(target, client)
+        mapping = target.mapping
+        assert isinstance(mapping, CustomerIoStreamMapping)
+        self.max_event_age = mapping.max_event_age
+        self.backfill = mapping.backfill
+        # Events from before this instant (the sync's start less max_event_age) are backfill. Fixed once,
+        # so an event's fate (and its entry's size) does not change while the sync runs.
+        self.live_from: int | None = None
+        if mapping.max_event_age:
+            self.live_from = int(time.time() - iso_duration(mapping.max_event_age).total_seconds())
+            if target.columns and TIMESTAMP not in _produced(mapping, target.columns):
+                raise ConfigError(
+                    f"{target.label}: max_event_age tells live events from backfill by their timestamp: "
+                    "map a column to `timestamp`"
+                )
 
     def entry(self, data: dict[str, Any]) -> dict[str, Any]:
         name = data.get("name")
@@ -143,13 +194,61 @@ class EventSink(TrackSink):
             "identifiers": {self.key: data[self.key]},
             "name": name,
         }
-        if data.get("timestamp") not in (None, ""):
-            entry["timestamp"] = unix_seconds(data["timestamp"])
+        if data.get(TIMESTAMP) not in (None, ""):
+            entry[TIMESTAMP] = unix_seconds(data[TIMESTAMP])
+        elif self.live_from is not None:
+            raise MappingError(
+                TIMESTAMP,
+                f"no timestamp: max_event_age {self.max_event_age} needs the event's time to tell it from "
+                "a backfilled one",
+            )
         data_fields = {k: v for k, v in data.items() if k != self.key and k not in self.reserved}
         if data_fields:
             entry["attributes"] = data_fields
+        # The id comes from the live name: an event first sent live and replayed once it is old is then
+        # dropped by Customer.io as the duplicate it is, not stored a second time under the other name.
         entry["id"] = dedupe_id(entry, data.get("event_id"))
+        if self.backfill is Backfill.rename and self._backfilled(entry):
+            entry["name"] = name + BACKFILL_SUFFIX
+            if len(entry["name"].encode()) > MAX_EVENT_NAME_BYTES:
+                raise MappingError(
+                    "name",
+                    f"event name with {BACKFILL_SUFFIX!r} (for an event older than max_event_age) is longer "
+                    f"than {MAX_EVENT_NAME_BYTES} bytes",
+                )
         return entry
+
+    def _backfilled(self, entry: dict[str, Any]) -> bool:
+        return self.live_from is not None and entry[TIMESTAMP] < self.live_from
+
+    def admit(self, entry: dict[str, Any]) -> Outcome:
+        """Events older than max_event_age: skipped, or sent renamed; either way counted per event name."""
+        if not self._backfilled(entry):
+            return ACCEPTED
+        if self.backfill is Backfill.skip:
+            return Outcome.skipped(f"older than max_event_age {self.max_event_age}: event {entry['name']!r}")
+        live = entry["name"].removesuffix(BACKFILL_SUFFIX)
+        return Outcome.noted(
+            f"older than max_event_age {self.max_event_age}: event {live!r} sent as {entry['name']!r}"
+        )
+
+    def preview(self, batch: list[Record]) -> list[str]:
+        """Dry run: "track", or for an event older than max_event_age what happens to it, per event name."""
+        actions = []
+        for record in batch:
+            try:
+                entry = self.entry(record.data)
+            except MappingError:
+                actions.append("reject")
+                continue
+            outcome = self.admit(entry)
+            if outcome.result is Result.skipped:
+                actions.append(f"skip {entry['name']!r} (older than max_event_age)")
+            elif outcome.reason:
+                actions.append(f"track as {entry['name']!r} (older than max_event_age)")
+            else:
+                actions.append("track")
+        return actions
 
 
 class ObjectSink(TrackSink):
@@ -217,14 +316,37 @@ def attributes(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def unix_seconds(value: Any) -> int:
+def unix_seconds(value: Any, field: str = TIMESTAMP) -> int:
     """Whole unix seconds, as Customer.io wants them, from ISO 8601 or epoch seconds or milliseconds."""
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         value = float(value)
     try:
         return int(parse_datetime(value).timestamp())
     except (ValueError, TypeError, OverflowError, OSError) as exc:
-        raise MappingError("timestamp", str(exc)) from None
+        raise MappingError(field, str(exc)) from None
+
+
+def _cursor_field(target: Target) -> str | None:
+    """The mapped field holding the stream's cursor column, when the catalog declares that column a date or
+    a date-time (an integer cursor may be a version number, not a time) and the mapping keeps it."""
+    cursor, mapping = target.cursor_field, target.mapping
+    schema = target.columns.get(cursor) if cursor else None
+    if cursor is None or not isinstance(schema, dict):
+        return None
+    airbyte_type = str(schema.get("airbyte_type", ""))
+    if schema.get("format") not in ("date", "date-time") and not airbyte_type.startswith("timestamp"):
+        return None
+    if cursor in mapping.fields:
+        return mapping.fields[cursor]
+    return cursor if mapping.unmapped_columns is UnmappedColumns.pass_through else None
+
+
+def _produced(mapping: CustomerIoStreamMapping, columns: dict[str, Any]) -> set[str]:
+    """The fields a mapping produces from a stream with these columns."""
+    produced = set(mapping.fields.values()) | set(mapping.static_values) | set(mapping.templates)
+    if mapping.unmapped_columns is UnmappedColumns.pass_through:
+        produced |= {column for column in columns if column not in mapping.fields}
+    return produced
 
 
 def dedupe_id(entry: dict[str, Any], event_id: Any) -> str:

@@ -59,6 +59,7 @@ class StreamCounts:
     skipped: int = 0
     reasons: list[tuple[int, str]] = field(default_factory=list)  # the commonest rejections
     skips: list[tuple[int, str]] = field(default_factory=list)  # the commonest reasons to skip
+    notes: list[tuple[int, str]] = field(default_factory=list)  # written, with a note (e.g. renamed)
     would: dict[str, int] = field(default_factory=dict)  # dry run: what would happen
     changes: dict[str, int] = field(default_factory=dict)  # diff streams: added, updated, deleted, unmodified
 
@@ -412,6 +413,7 @@ class _Sync:
                 counts.skipped = int(value.get("skipped", 0))
                 counts.reasons = [(int(n), str(reason)) for reason, n in value.get("reasons") or []]
                 counts.skips = [(int(n), str(reason)) for reason, n in value.get("skips") or []]
+                counts.notes = [(int(n), str(note)) for note, n in value.get("notes") or []]
                 counts.would = {str(k): int(v) for k, v in (value.get("would") or {}).items()}
             elif analytics.get("type") == CHANGE_COUNTS:
                 counts.changes = {
@@ -548,6 +550,7 @@ def format_summary(result: SyncResult) -> str:
             )
         notes += [f"{name}: rejected {n:,} × {reason}" for n, reason in c.reasons]
         notes += [f"{name}: skipped {n:,} × {reason}" for n, reason in c.skips]
+        notes += [f"{name}: written {n:,} × {note}" for n, note in c.notes]
     rows.append(["total", *(f"{totals[column]:,}" for column in SUMMARY_COLUMNS)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []

@@ -28,7 +28,7 @@ OPERATION_FOR_SYNC_MODE = {
 
 
 class Result(StrEnum):
-    accepted = "accepted"
+    accepted = "accepted"  # written; it may carry a note on how (e.g. renamed), counted by note
     rejected = "rejected"  # permanent: the API refused this record; it carries a reason
     retry = "retry"  # transient: send this record again after a backoff
     split_batch = "split"  # the batch failed as a whole: split it to find the bad records
@@ -57,6 +57,11 @@ class Outcome:
     @classmethod
     def skipped(cls, reason: str) -> Outcome:
         return cls(Result.skipped, reason)
+
+    @classmethod
+    def noted(cls, note: str) -> Outcome:
+        """Written, but not quite as mapped (e.g. an old event sent under another name): counted by note."""
+        return cls(Result.accepted, note)
 
 
 ACCEPTED = Outcome(Result.accepted)

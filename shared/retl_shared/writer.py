@@ -61,6 +61,7 @@ class StreamStats:
     merged: int = 0  # merged into a later record of the same key in the same batch, sent as part of it
     skipped: int = 0  # deliberately not sent; the reasons are counted too
     skips: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)  # written records whose outcome carried a note
     actions: Counter[str] = field(default_factory=Counter)  # dry run: what would happen
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -437,6 +438,8 @@ class WriteLoop:
                         route.stats.skips[outcome.reason] += 1
                     else:
                         route.stats.accepted += 1
+                        if outcome.reason:
+                            route.stats.notes[outcome.reason] += 1
                         if self.dry_run:
                             route.stats.actions[action] += 1
                 self._inflight[batch.window] -= 1
@@ -617,6 +620,8 @@ class WriteLoop:
                 log.info("  rejected %d × %s", count, reason)
             for reason, count in s.skips.most_common(10):
                 log.info("  skipped %d × %s", count, reason)
+            for note, count in s.notes.most_common(10):
+                log.info("  written %d × %s", count, note)
             summary = {
                 "stream": route.stream[1],
                 "namespace": route.stream[0],
@@ -627,6 +632,7 @@ class WriteLoop:
                 "skipped": s.skipped,
                 "reasons": s.reasons.most_common(5),
                 "skips": s.skips.most_common(5),
+                "notes": s.notes.most_common(5),
                 "would": dict(s.actions) if self.dry_run else {},
             }
             self.output.analytics_trace(WRITE_SUMMARY, summary)

@@ -407,10 +407,10 @@ ANSWER_CASES = [
         prepare=answer(200, GARBAGE, SCHEMAS),
     ),
     ClarifyCase(
-        "schemas_unexpected_shape",
+        "schemas_unexpected_shape",  # JSON of another layout: retrying would not change it
         "write",
-        "`data` that does not describe objects and their properties",
-        "transient_error",
+        "GET /schemas answered in a layout this destination does not read",
+        "config_error",
         config(PEOPLE),
         catalog=CATALOG,
         stdin=GOOD,

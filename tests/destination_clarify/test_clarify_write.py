@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import requests
 
@@ -55,6 +57,13 @@ def rejections(run: Run) -> list[str]:
     return [line for line in run.logs if line.startswith("rejected ")]
 
 
+def summary(run: Run) -> dict[str, Any]:
+    """The destination's end-of-write summary (its ANALYTICS trace) of the one stream written."""
+    [trace] = [m["trace"] for m in run.of_type("TRACE") if m["trace"]["type"] == "ANALYTICS"]
+    value: dict[str, Any] = orjson.loads(trace["analytics"]["value"])
+    return value
+
+
 # --- spec, check, discover ---------------------------------------------------------------------
 
 
@@ -63,7 +72,7 @@ def test_spec_marks_the_api_key_secret() -> None:
     secrets = {name for name, p in spec["properties"].items() if p.get("airbyte_secret")}
     assert secrets == {"api_key"}
     assert set(spec["required"]) == {"workspace_slug", "api_key"}
-    assert spec["properties"]["requests_per_second"]["default"] == 2
+    assert spec["properties"]["requests_per_second"]["default"] == 1  # Clarify's recommendation
 
 
 def test_check_passes_and_names_the_auth_scheme_or_the_slug(
@@ -121,14 +130,23 @@ def test_discover_lists_objects_operations_keys_and_field_types(
 # --- upsert under each of Clarify's possible duplicate behaviours --------------------------------
 
 
-BEHAVIOURS = [("create", "indexed"), ("match_on", "indexed"), ("reject", "indexed"), ("reject", "none")]
+BEHAVIOURS = [
+    ("create", "indexed", 400),
+    ("match_on", "indexed", 400),
+    ("reject", "indexed", 400),
+    ("reject", "indexed", 409),
+    ("reject", "indexed", 422),  # the status of the docs' own error example
+    ("reject", "unindexed", 422),
+    ("reject", "none", 400),
+    ("reject", "none", 422),
+]
 
 
-@pytest.mark.parametrize(("upsert", "pointers"), BEHAVIOURS)
+@pytest.mark.parametrize(("upsert", "pointers", "duplicate_status"), BEHAVIOURS)
 def test_upsert_people_leaves_no_duplicates(
-    make_clarify_fake: Any, tmp_path: Path, upsert: str, pointers: str
+    make_clarify_fake: Any, tmp_path: Path, upsert: str, pointers: str, duplicate_status: int
 ) -> None:
-    fake = make_clarify_fake(upsert=upsert, pointers=pointers)
+    fake = make_clarify_fake(upsert=upsert, pointers=pointers, duplicate_status=duplicate_status)
     ada = fake.add_record("person", {"email_addresses": ["ada@x.com", "ada@work.io"], "name": "Ada"})
     emails = ["ADA@x.com"] + [f"p{i}@x.com" for i in range(29)]
     for score in (1, 2):  # the second sync finds every person already there
@@ -320,3 +338,236 @@ def test_the_fake_refuses_bearer_and_unknown_objects(clarify_fake: ClarifyFake) 
         f"{base}/objects/ghost/resources", headers={"Authorization": f"api-key {KEY}"}, timeout=5
     )
     assert nowhere.status_code == 404
+
+
+# --- lookups: the documented filter form, every page, exact matches ---------------------------------------
+
+
+@pytest.mark.parametrize("filter_form", ["operator", "bare", "both"])
+def test_lookups_find_the_record_behind_look_alikes_on_later_pages(
+    make_clarify_fake: Any, tmp_path: Path, filter_form: str
+) -> None:
+    fake = make_clarify_fake(upsert="reject", filter_form=filter_form)
+    for i in range(130):  # "Contains ada@x.com" finds all of these first: more than a page of 100
+        fake.add_record("person", {"email_addresses": [f"{i}ada@x.com"], "name": f"Look-alike {i}"})
+    ada = fake.add_record("person", {"email_addresses": ["Ada@X.com"], "name": "Ada"})
+    run = write(fake, tmp_path, [PEOPLE], [person("ada@x.com", name="Ada L."), state_line("people", 1)])
+    assert run.code == 0, run.error
+    assert fake.record("person", ada)["name"] == "Ada L."  # type: ignore[index]
+    assert len(fake.records("person")) == 131
+    lookups = fake.requests_matching("GET", r".*/objects/person/resources")
+    if filter_form == "bare":  # the operator form refused once, then the bare form from then on
+        assert lookups[0].status == 400 and [next(iter(r.query)) for r in lookups[1:]] == [
+            "filter[email_addresses]"
+        ] * (len(lookups) - 1)
+        assert any("lookups use the form filter[field]=value from now on" in line for line in run.logs)
+    else:
+        assert lookups[0].query == {"filter[email_addresses][Contains]": "ada@x.com", "page[limit]": "100"}
+        assert len(lookups) == 2 and lookups[1].query["page[offset]"] == "100"  # followed links.next
+
+
+def test_a_lookup_refused_in_both_forms_is_a_config_error(make_clarify_fake: Any, tmp_path: Path) -> None:
+    fake = make_clarify_fake(upsert="reject", filter_form="operator")
+    fake.add_record("person", {"email_addresses": ["a@x.com"]})
+    fake.inject(400, {"errors": [{"status": "400", "title": "Bad Request", "detail": "no filters today"}]},
+                path_regex=".*/resources", times=2)  # fmt: skip
+    run = write(fake, tmp_path, [PEOPLE], [person("a@x.com", name="A")])
+    assert run.error is not None and run.error["failure_type"] == "config_error"
+    assert "refused a person lookup by email_addresses in both documented forms" in run.error["message"]
+
+
+def test_a_next_link_to_another_host_is_not_followed() -> None:
+    """The API key goes with every request: a `links.next` elsewhere is ignored, the offset used."""
+    from destination_clarify.client import ClarifyClient
+    from destination_clarify.config import ClarifyConfig
+    from retl_shared.redaction import Redactor
+
+    client = ClarifyClient(
+        ClarifyConfig(workspace_slug="acme", api_key="k", api_base_url="https://api.clarify.test"), Redactor()
+    )
+    answer = requests.Response()
+    answer.request = requests.Request(
+        "GET", "https://api.clarify.test/v1/workspaces/acme/objects/person/resources",
+        params={"filter[name][Contains]": "x", "page[limit]": "100"},
+    ).prepare()  # fmt: skip
+    elsewhere = {"links": {"next": "https://evil.test/steal?page[offset]=100"}}
+    url, params = client._next_page(answer, elsewhere, 100) or ("", None)
+    assert url == "https://api.clarify.test/v1/workspaces/acme/objects/person/resources"
+    assert params == {"filter[name][Contains]": "x", "page[limit]": "100", "page[offset]": "100"}
+    relative = {"links": {"next": "/v1/workspaces/acme/objects/person/resources?page[offset]=100"}}
+    assert client._next_page(answer, relative, 100) == (
+        "https://api.clarify.test/v1/workspaces/acme/objects/person/resources?page[offset]=100",
+        None,
+    )
+    assert client._next_page(answer, {"meta": {"total_records": 100}}, 100) is None
+    assert client._next_page(answer, {}, 42) is None  # a page that is not full is the last
+
+
+# --- schemas: both documented layouts, anything else a config error --------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["dict", "list"])
+def test_both_schema_layouts_are_read(make_clarify_fake: Any, tmp_path: Path, layout: str) -> None:
+    fake = make_clarify_fake(schemas_layout=layout)
+    assert status(run_destination(DestinationClarify, tmp_path, "check", config(fake, PEOPLE)))["status"] == (
+        "SUCCEEDED"
+    )
+    run = write(fake, tmp_path, [PEOPLE], [person("a@x.com", stage="Lead", lead_score="7")])
+    assert run.code == 0, run.error
+    assert fake.find("person", "email_addresses", "a@x.com")["lead_score"] == 7  # type: ignore[index]
+
+
+def test_json_schema_attributes_under_entities_are_read_as_clarify_types(
+    clarify_fake: ClarifyFake, tmp_path: Path
+) -> None:
+    """The list layout's `entities/person`, JSON Schema in `attributes` (the skill's prose; unconfirmed)."""
+    person_schema = {
+        "properties": {
+            "email_addresses": {"type": "array", "items": {"type": "string"}},
+            "stage": {"type": "string", "enum": ["Lead", "Customer"]},
+            "last_order_date": {"type": ["null", "string"], "format": "date"},
+            "lead_score": {"type": "number"},
+        }
+    }
+    body = {"data": [{"id": "entities/person", "type": "schema", "attributes": person_schema}]}
+    clarify_fake.inject(200, body, path_regex=".*/schemas")
+    run = run_destination(DestinationClarify, tmp_path, "discover", config(clarify_fake))
+    [upsert] = [
+        o for o in run.of_type("DESTINATION_CATALOG")[0]["destination_catalog"]["operations"]
+        if o["sync_mode"] == "append_dedup"
+    ]  # fmt: skip
+    assert (upsert["object_name"], upsert["matching_keys"]) == ("person", [["email_addresses"]])
+    fields = upsert["json_schema"]["properties"]
+    assert fields["stage"]["enum"] == ["Lead", "Customer"]
+    assert fields["last_order_date"] == {"type": "string", "format": "date"}
+
+
+@pytest.mark.parametrize(
+    "body", [{"data": "schemas"}, {"data": [{"id": "core/person", "attributes": {"properties": ["email"]}}]}]
+)
+def test_schemas_in_another_layout_are_a_config_error_quoting_them(
+    clarify_fake: ClarifyFake, tmp_path: Path, body: dict[str, Any]
+) -> None:
+    clarify_fake.inject(200, body, path_regex=".*/schemas")
+    failed = status(run_destination(DestinationClarify, tmp_path, "check", config(clarify_fake, PEOPLE)))
+    assert failed["status"] == "FAILED"
+    assert "GET /schemas answered in a layout this destination does not read" in failed["message"]
+    assert json.dumps(body)[:20] in failed["message"]  # what came back, quoted
+
+
+# --- rate ---------------------------------------------------------------------------------------------------
+
+
+def test_no_429_when_clarify_enforces_exactly_the_configured_rate(
+    make_clarify_fake: Any, tmp_path: Path
+) -> None:
+    fake = make_clarify_fake(requests_per_second=10)
+    lines = [person(f"r{i}@x.com") for i in range(30)] + [state_line("people", 1)]
+    run = write(fake, tmp_path, [PEOPLE], lines, requests_per_second=10, batch_size=1, max_concurrency=2)
+    assert run.code == 0, run.error
+    assert len(fake.records("person")) == 30
+    assert [r.status for r in fake.requests if r.status == 429] == []
+
+
+# --- domains ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("domain_matching", ["exact", "normalised"])
+@pytest.mark.parametrize("upsert", ["create", "reject"])
+def test_domains_are_normalised_before_matching_and_merging(
+    make_clarify_fake: Any, tmp_path: Path, domain_matching: str, upsert: str
+) -> None:
+    fake = make_clarify_fake(domain_matching=domain_matching, upsert=upsert)
+    acme = fake.add_record("company", {"name": "Acme", "domains": ["acme.com"]})
+    lines = [
+        record_line("companies", {"domain": "https://www.Acme.com/about", "name": "Acme 1"}),
+        record_line("companies", {"domain": "ACME.com/", "name": "Acme 2", "tier": "gold"}),
+        record_line("companies", {"domain": "http://globex.com:8080/x?y", "name": "Globex"}),
+        state_line("companies", 1),
+    ]
+    run = write(fake, tmp_path, [COMPANIES], lines, stream="companies")
+    assert run.code == 0, run.error
+    assert any("merged 1" in line for line in run.logs)  # the two Acme rows are one company
+    assert sorted((c["name"], tuple(c["domains"])) for c in fake.records("company")) == [
+        ("Acme 2", ("acme.com",)),
+        ("Globex", ("globex.com",)),
+    ]
+    assert fake.record("company", acme)["tier"] == "gold"  # type: ignore[index]
+
+
+# --- people related to their companies --------------------------------------------------------------------
+
+EMPLOYEES = {"stream": "people", "object": "person",
+             "fields": {"email": "email_addresses", "employer": "company_domain"}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("upsert", "duplicate_status"), [("create", 400), ("match_on", 400), ("reject", 422)]
+)
+def test_people_are_related_to_the_company_with_their_domain(
+    make_clarify_fake: Any, tmp_path: Path, upsert: str, duplicate_status: int
+) -> None:
+    fake = make_clarify_fake(upsert=upsert, duplicate_status=duplicate_status)
+    acme = fake.add_record("company", {"name": "Acme", "domains": ["acme.com"]})
+    initech = fake.add_record("company", {"name": "Initech", "domains": ["initech.com"]})
+    ada = fake.add_record("person", {"email_addresses": ["ada@x.com"]})
+    fake.links[("person", ada, "companies")] = [initech]  # related in Clarify already: kept
+    lines = [
+        person("ada@x.com", employer="acme.com", name="Ada"),
+        person("bob@x.com", employer="https://www.ACME.com/", name="Bob"),
+        person("cy@x.com", employer="globex.com", name="Cy"),
+        person("di@x.com", name="Di"),
+        state_line("people", 1),
+    ]
+    run = write(fake, tmp_path, [EMPLOYEES], lines)
+    assert run.code == 0, run.error
+    bob = fake.find("person", "email_addresses", "bob@x.com")
+    cy = fake.find("person", "email_addresses", "cy@x.com")
+    assert bob is not None and cy is not None and "company_domain" not in bob
+    assert fake.related("person", ada, "companies") == [initech, acme]
+    assert fake.related("person", bob["id"], "companies") == [acme]
+    assert fake.related("person", cy["id"], "companies") == [] and len(fake.records("company")) == 2
+    done = summary(run)
+    assert (done["written"], done["rejected"]) == (4, 0)
+    assert done["notes"] == [
+        ["written, not related to a company: no company has its domain (create_missing_companies is off)", 1]
+    ]
+    again = write(fake, tmp_path, [EMPLOYEES], lines)  # already related: read, not written again
+    assert again.code == 0, again.error
+    assert fake.related("person", ada, "companies") == [initech, acme]
+    patches = fake.requests_matching("PATCH", r".*/relationships/companies")
+    assert len(patches) == 2
+
+
+def test_missing_companies_are_created_first_then_people_then_relationships(
+    clarify_fake: ClarifyFake, tmp_path: Path
+) -> None:
+    mapping = {**EMPLOYEES, "create_missing_companies": True}
+    lines = [person("cy@x.com", employer="Globex.com", name="Cy"), person("dee@x.com", employer="globex.com")]
+    run = write(clarify_fake, tmp_path, [mapping], [*lines, state_line("people", 1)])
+    assert run.code == 0, run.error
+    [globex] = clarify_fake.records("company")
+    assert (globex["name"], globex["domains"]) == ("globex.com", ["globex.com"])
+    people = {p["email_addresses"][0]: p["id"] for p in clarify_fake.records("person")}
+    assert all(clarify_fake.related("person", p, "companies") == [globex["id"]] for p in people.values())
+    order = [
+        ("company" if "/company/" in r.path else "person" if "/records/bulk" in r.path else "relationship")
+        for r in clarify_fake.requests
+        if r.method in ("POST", "PATCH")
+    ]
+    assert order == ["company", "person", "relationship", "relationship"]
+    assert summary(run)["notes"] == []
+
+
+def test_company_settings_are_checked(clarify_fake: ClarifyFake, tmp_path: Path) -> None:
+    wrong = {**COMPANIES, "create_missing_companies": True}
+    failed = status(run_destination(DestinationClarify, tmp_path, "check", config(clarify_fake, wrong)))
+    assert "create_missing_companies is for person streams only" in failed["message"]
+    deals = {
+        "stream": "deals",
+        "object": "deal",
+        "operation": "create",
+        "fields": {"account": "company_domain"},
+    }
+    failed = status(run_destination(DestinationClarify, tmp_path, "check", config(clarify_fake, deals)))
+    assert "Clarify deal has no writable fields company_domain" in failed["message"]

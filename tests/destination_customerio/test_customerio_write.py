@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from destination_customerio.client import CustomerIoClient
 from destination_customerio.config import CustomerIoConfig
 from destination_customerio.destination import DestinationCustomerIo
 from tests.fakes.customerio import API_KEY, SITE_ID, CustomerIoFake
-from tests.harness import Run, configured_catalog, record_line, run_destination, state_line
+from tests.harness import (
+    Run,
+    configured_catalog,
+    configured_stream,
+    record_line,
+    run_destination,
+    state_line,
+)
 
 ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 PEOPLE = {"stream": "users", "object": "person", "fields": {"user_id": "id"}}
@@ -65,6 +74,23 @@ def rejections(run: Run) -> list[str]:
     return [line for line in run.logs if line.startswith("rejected ")]
 
 
+def summary(run: Run) -> dict[str, Any]:
+    """The destination's end-of-write summary (its ANALYTICS trace) of the one stream written."""
+    [trace] = [m["trace"] for m in run.of_type("TRACE") if m["trace"]["type"] == "ANALYTICS"]
+    value: dict[str, Any] = orjson.loads(trace["analytics"]["value"])
+    return value
+
+
+def catalog(stream: str, sync_mode: str, cursor: str | None = None, **columns: Any) -> dict[str, Any]:
+    """A configured catalog of one stream read by ``cursor``, its columns' JSON schemas given."""
+    configured = configured_stream(stream, sync_mode, [], cursor)
+    configured["stream"]["json_schema"] = {"type": "object", "properties": columns}
+    return {"streams": [configured]}
+
+
+DATETIME = {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_with_timezone"}
+
+
 # --- spec, check, discover ---------------------------------------------------------------------
 
 
@@ -94,10 +120,12 @@ def test_check_passes_and_reports_bad_keys(customerio_fake: CustomerIoFake, tmp_
     assert customerio_fake.requests[0].path == "/api/v1/accounts/region"
 
 
+@pytest.mark.parametrize("region_field", ["region", "data_center", "both"])
 def test_check_reports_the_wrong_region_and_invalid_mappings(
-    make_customerio_fake: Any, tmp_path: Path
+    make_customerio_fake: Any, tmp_path: Path, region_field: str
 ) -> None:
-    eu = make_customerio_fake(data_center="eu")
+    """The OpenAPI names the probe's member `region`; a client library's mock `data_center`: both are read."""
+    eu = make_customerio_fake(data_center="eu", region_field=region_field)
     wrong = status(run_destination(DestinationCustomerIo, tmp_path, "check", config(eu)))
     assert (
         wrong["status"] == "FAILED" and "account is in the EU region: set region to 'eu'" in wrong["message"]
@@ -222,17 +250,98 @@ def test_delete_people_in_soft_delete_mode(customerio_fake: CustomerIoFake, tmp_
     }
 
 
-def test_null_policy_clear_sends_nulls(customerio_fake: CustomerIoFake, tmp_path: Path) -> None:
-    customerio_fake.add_person(id="u1", plan="pro", trial_ends="2025-01-01")
+@pytest.mark.parametrize("person_null", ["remove", "store"])
+def test_null_policy_clear_sends_nulls(make_customerio_fake: Any, tmp_path: Path, person_null: str) -> None:
+    """What a person's `null` does is unconfirmed (documented for objects and relationships only): the
+    destination sends `null` either way, and the README says how to try it on one person."""
+    fake = make_customerio_fake(person_null=person_null)
+    fake.add_person(id="u1", plan="pro", trial_ends="2025-01-01")
     run = write(
-        customerio_fake,
-        tmp_path,
-        {**PEOPLE, "nulls": "clear"},
-        [user(user_id="u1", plan="free", trial_ends=None)],
+        fake, tmp_path, {**PEOPLE, "nulls": "clear"}, [user(user_id="u1", plan="free", trial_ends=None)]
     )
     assert run.code == 0, run.error
-    assert customerio_fake.batches[0][0]["attributes"] == {"plan": "free", "trial_ends": None}
-    assert customerio_fake.person(id="u1").attributes == {"plan": "free"}  # type: ignore[union-attr]
+    assert fake.batches[0][0]["attributes"] == {"plan": "free", "trial_ends": None}
+    held = {"remove": {"plan": "free"}, "store": {"plan": "free", "trial_ends": None}}[person_null]
+    assert fake.person(id="u1").attributes == held
+
+
+def test_null_policy_clear_removes_object_attributes(customerio_fake: CustomerIoFake, tmp_path: Path) -> None:
+    """Documented: `null` removes an object's attribute."""
+    mapping = {"stream": "accounts", "object": "object", "object_type_id": "1", "nulls": "clear",
+               "fields": {"account_id": "object_id"}}  # fmt: skip
+    lines = [record_line("accounts", {"account_id": "acme", "plan": "pro", "seats": 3})]
+    lines.append(record_line("accounts", {"account_id": "acme", "plan": None, "seats": 4}))
+    run = run_destination(
+        DestinationCustomerIo, tmp_path, "write", config(customerio_fake, mapping),
+        configured_catalog("accounts"), [lines[0], state_line("accounts", 1), lines[1]],
+    )  # fmt: skip
+    assert run.code == 0, run.error
+    assert customerio_fake.object("1", "acme").attributes == {"seats": 4}  # type: ignore[union-attr]
+
+
+# --- identify timestamps: Customer.io keeps the newest update -----------------------------------------
+
+
+def test_identify_sends_the_date_time_cursor_so_an_older_update_arriving_later_is_ignored(
+    customerio_fake: CustomerIoFake, tmp_path: Path
+) -> None:
+    mapping = {**PEOPLE, "fields": {"user_id": "id", "changed_at": "updated_at"}}
+    cat = catalog("users", "append_dedup", "changed_at", user_id={"type": "string"}, changed_at=DATETIME)
+
+    def sync(plan: str, changed_at: str) -> Run:
+        line = user(user_id="u1", plan=plan, changed_at=changed_at)
+        return run_destination(
+            DestinationCustomerIo, tmp_path, "write", config(customerio_fake, mapping), cat, [line]
+        )
+
+    assert sync("pro", "2024-05-02T10:00:00Z").code == 0
+    late = sync("free", "2024-05-01T10:00:00+00:00")  # an older row, arriving later (a resync)
+    assert late.code == 0, late.error
+    sent = [batch[0] for batch in customerio_fake.batches]
+    assert [entry["timestamp"] for entry in sent] == [1714644000, 1714557600]
+    assert sent[1]["attributes"] == {"plan": "free", "updated_at": "2024-05-01T10:00:00+00:00"}
+    assert customerio_fake.person(id="u1").attributes == {  # type: ignore[union-attr]
+        "plan": "pro",
+        "updated_at": "2024-05-02T10:00:00Z",
+    }
+    assert customerio_fake.stats[-1].stale_attributes == 2
+
+
+def test_a_mapped_timestamp_orders_updates_and_is_not_an_attribute(
+    customerio_fake: CustomerIoFake, tmp_path: Path
+) -> None:
+    mapping = {**PEOPLE, "fields": {"user_id": "id", "synced_ms": "timestamp"}}
+    lines = [user(user_id="u1", plan="pro", synced_ms=1714644000000)]
+    run = write(customerio_fake, tmp_path, mapping, lines)
+    assert run.code == 0, run.error
+    assert customerio_fake.batches[0][0] == {
+        "type": "person",
+        "action": "identify",
+        "identifiers": {"id": "u1"},
+        "attributes": {"plan": "pro"},
+        "timestamp": 1714644000,
+    }
+    bad = write(
+        customerio_fake, tmp_path, mapping, [user(user_id="u2", synced_ms="soon")], max_rejected_ratio=1
+    )
+    assert any("field 'timestamp': 'soon' is not an ISO 8601 date-time" in r for r in rejections(bad))
+
+
+@pytest.mark.parametrize(
+    ("column", "dropped"), [({"type": "integer"}, False), (DATETIME, True)], ids=["integer", "dropped"]
+)
+def test_no_timestamp_from_a_cursor_that_is_no_time_or_is_not_written(
+    customerio_fake: CustomerIoFake, tmp_path: Path, column: dict[str, Any], dropped: bool
+) -> None:
+    """An integer cursor may be a version number; a dropped column is not in the mapped record."""
+    mapping = {**PEOPLE, "unmapped_columns": "drop" if dropped else "pass_through"}
+    cat = catalog("users", "append_dedup", "version", user_id={"type": "string"}, version=column)
+    line = user(user_id="u1", version=1714644000 if not dropped else "2024-05-02T10:00:00Z")
+    run = run_destination(
+        DestinationCustomerIo, tmp_path, "write", config(customerio_fake, mapping), cat, [line]
+    )
+    assert run.code == 0, run.error
+    assert "timestamp" not in customerio_fake.batches[0][0]
 
 
 # --- events --------------------------------------------------------------------------------------------
@@ -328,9 +437,12 @@ def test_custom_objects_with_relationships_to_people(customerio_fake: CustomerIo
 # --- rejections, splitting, limits ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("partial_status", [207, 200])
 def test_207_errors_reject_the_records_at_their_batch_index(
-    customerio_fake: CustomerIoFake, tmp_path: Path
+    make_customerio_fake: Any, tmp_path: Path, partial_status: int
 ) -> None:
+    """A 200 carrying `errors` (Segment's destination reads them from any 2xx) is read as a 207 is."""
+    customerio_fake = make_customerio_fake(partial_status=partial_status)
     known = customerio_fake.add_person(id="u1")
     mapping = {"stream": "users", "object": "person", "match_key": "cio_id"}
     lines = [
@@ -347,6 +459,7 @@ def test_207_errors_reject_the_records_at_their_batch_index(
     assert len(rejected) == 2 and "cio_id='cio_missing'" in rejected[0]
     assert "field 'identifiers.cio_id': not_found: no person has cio_id" in rejected[0]
     assert len(customerio_fake.batches) == 1  # a 207 is final: nothing is resent
+    assert [r.status for r in customerio_fake.requests_matching("POST", "/api/v2/batch")] == [partial_status]
 
 
 def test_injected_207_maps_batch_indexes_and_splits_unplaced_errors(
@@ -475,3 +588,176 @@ def test_secrets_never_reach_the_output(customerio_fake: CustomerIoFake, tmp_pat
     basic = base64.b64encode(f"{SITE_ID}:{secret}".encode())
     assert secret.encode() not in run.raw and basic not in run.raw
     assert customerio_fake.requests[0].headers["Authorization"] == f"Basic {basic.decode()}"
+
+
+@pytest.mark.parametrize("creates", [True, False])
+def test_events_for_unknown_people_are_written_whatever_customerio_does_with_them(
+    make_customerio_fake: Any, tmp_path: Path, creates: bool
+) -> None:
+    """Whether an event creates the person it names is unconfirmed; Customer.io accepts the event either way,
+    so the destination counts it written (the README says how to find out on one person)."""
+    fake = make_customerio_fake(event_creates_person=creates)
+    run = write(fake, tmp_path, EVENTS, [order(user_id="nobody", total=1)], sync_mode="append")
+    assert run.code == 0, run.error
+    assert summary(run)["written"] == 1
+    assert (fake.person(id="nobody") is not None, fake.dropped_events) == (creates, 0 if creates else 1)
+
+
+# --- backfills: events older than max_event_age --------------------------------------------------------
+
+
+def ago(**delta: float) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(**delta)).isoformat()
+
+
+def history() -> list[bytes]:
+    """Two event names, each with events older and younger than three days."""
+    mapping_lines = [
+        order(user_id="u1", kind="purchase", timestamp=ago(days=10), total=1),
+        order(user_id="u1", kind="purchase", timestamp=ago(days=4), total=2),
+        order(user_id="u2", kind="purchase", timestamp=ago(hours=1), total=3),
+        order(user_id="u2", kind="refund", timestamp=ago(days=30), total=4),
+        order(user_id="u3", kind="refund", timestamp=ago(minutes=5), total=5),
+        state_line("orders", 1),
+    ]
+    return mapping_lines
+
+
+GUARDED = {**EVENTS, "fields": {"user_id": "id", "kind": "name"}, "static_values": {}, "max_event_age": "P3D"}
+
+
+def test_backfill_skip_sends_only_events_younger_than_max_event_age(
+    customerio_fake: CustomerIoFake, tmp_path: Path
+) -> None:
+    run = write(customerio_fake, tmp_path, GUARDED, history(), sync_mode="append")
+    assert run.code == 0, run.error
+    assert sorted((e.name, e.attributes["total"]) for e in customerio_fake.events) == [
+        ("purchase", 3),
+        ("refund", 5),
+    ]
+    done = summary(run)
+    assert (done["written"], done["skipped"], done["rejected"]) == (2, 3, 0)
+    assert sorted(done["skips"]) == [
+        ["older than max_event_age P3D: event 'purchase'", 2],
+        ["older than max_event_age P3D: event 'refund'", 1],
+    ]
+    assert "  skipped 2 × older than max_event_age P3D: event 'purchase'" in run.logs
+    assert run.states[0]["destinationStats"] == {"recordCount": 5.0, "rejectedRecordCount": 0}
+
+
+def test_backfill_rename_sends_old_events_under_another_name_and_replays_stay_deduplicated(
+    customerio_fake: CustomerIoFake, tmp_path: Path
+) -> None:
+    lines = history()
+    unguarded = {key: value for key, value in GUARDED.items() if key != "max_event_age"}
+    first = write(customerio_fake, tmp_path, unguarded, lines[:2], sync_mode="append")  # sent live earlier
+    assert first.code == 0, first.error
+    run = write(customerio_fake, tmp_path, {**GUARDED, "backfill": "rename"}, lines, sync_mode="append")
+    assert run.code == 0, run.error
+    assert [e["name"] for e in customerio_fake.batches[1]] == [
+        "purchase_backfill",
+        "purchase_backfill",
+        "purchase",
+        "refund_backfill",
+        "refund",
+    ]
+    assert [e["id"] for e in customerio_fake.batches[1][:2]] == [e["id"] for e in customerio_fake.batches[0]]
+    assert customerio_fake.duplicate_events == 2  # the two sent live before are not stored again
+    assert sorted(e.name for e in customerio_fake.events) == [
+        "purchase",
+        "purchase",
+        "purchase",
+        "refund",
+        "refund_backfill",
+    ]
+    done = summary(run)
+    assert (done["written"], done["skipped"]) == (5, 0)
+    assert sorted(done["notes"]) == [
+        ["older than max_event_age P3D: event 'purchase' sent as 'purchase_backfill'", 2],
+        ["older than max_event_age P3D: event 'refund' sent as 'refund_backfill'", 1],
+    ]
+
+
+def test_backfill_guard_rejects_events_without_a_time_and_names_too_long_to_rename(
+    customerio_fake: CustomerIoFake, tmp_path: Path
+) -> None:
+    lines = [
+        order(user_id="u1", kind="purchase", total=1),
+        order(user_id="u1", kind="p" * 95, timestamp=ago(days=9)),
+        order(user_id="u1", kind="p" * 95, timestamp=ago(hours=9)),
+    ]
+    mapping = {**GUARDED, "backfill": "rename"}
+    run = write(customerio_fake, tmp_path, mapping, lines, sync_mode="append", max_rejected_ratio=1)
+    assert run.code == 0, run.error
+    assert [e.name for e in customerio_fake.events] == ["p" * 95]
+    rejected = "\n".join(rejections(run))
+    assert "field 'timestamp': no timestamp: max_event_age P3D needs the event's time" in rejected
+    assert (
+        "field 'name': event name with '_backfill' (for an event older than max_event_age) is longer"
+        in rejected
+    )
+
+
+def test_dry_run_previews_backfill_per_event_name(customerio_fake: CustomerIoFake, tmp_path: Path) -> None:
+    run = write(customerio_fake, tmp_path, GUARDED, history(), sync_mode="append", dry_run=True)
+    assert run.code == 0, run.error
+    assert customerio_fake.batches == []
+    assert summary(run)["would"] == {
+        "track": 2,
+        "skip 'purchase' (older than max_event_age)": 2,
+        "skip 'refund' (older than max_event_age)": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("mapping", "problem"),
+    [
+        ({**GUARDED, "max_event_age": "3 days"}, "'3 days' is not an ISO 8601 duration: write e.g. P3D"),
+        ({**GUARDED, "max_event_age": "PT0S"}, "max_event_age must be longer than zero"),
+        ({**PEOPLE, "max_event_age": "P3D"}, "max_event_age and backfill are for event streams only"),
+        ({**EVENTS, "backfill": "rename"}, "backfill says what to do with events older than max_event_age"),
+        ({**GUARDED, "backfill": "delete"}, "backfill: Input should be 'skip' or 'rename'"),
+    ],
+    ids=["not-iso", "zero", "people", "no-age", "unknown-backfill"],
+)
+def test_backfill_settings_are_checked(
+    customerio_fake: CustomerIoFake, tmp_path: Path, mapping: dict[str, Any], problem: str
+) -> None:
+    failed = status(
+        run_destination(DestinationCustomerIo, tmp_path, "check", config(customerio_fake, mapping))
+    )
+    assert failed["status"] == "FAILED" and problem in failed["message"]
+
+
+def test_backfill_guard_needs_a_mapped_timestamp(customerio_fake: CustomerIoFake, tmp_path: Path) -> None:
+    mapping = {**GUARDED, "unmapped_columns": "drop"}
+    cat = catalog(
+        "orders", "append", None, user_id={"type": "string"}, kind={"type": "string"}, timestamp=DATETIME
+    )
+    run = run_destination(DestinationCustomerIo, tmp_path, "write", config(customerio_fake, mapping), cat, [])
+    assert run.error is not None and run.error["failure_type"] == "config_error"
+    assert (
+        "max_event_age tells live events from backfill by their timestamp: map a column"
+        in run.error["message"]
+    )
+
+
+# --- request rate -------------------------------------------------------------------------------------------
+
+
+def test_no_429_when_customerio_enforces_exactly_the_configured_rate(
+    make_customerio_fake: Any, tmp_path: Path
+) -> None:
+    fake = make_customerio_fake(requests_per_second=20)
+    lines = [user(user_id=f"u{i}", plan="p") for i in range(50)]
+    run = write(fake, tmp_path, PEOPLE, lines, requests_per_second=20, batch_size=1, max_concurrency=8)
+    assert run.code == 0, run.error
+    assert len(fake.people) == 50
+    assert [r.status for r in fake.requests if r.status != 200] == []
+
+
+def test_spec_offers_the_request_rate_and_backfill_settings() -> None:
+    spec = DestinationCustomerIo().spec()["connectionSpecification"]
+    assert spec["properties"]["requests_per_second"]["default"] == 100
+    stream = spec["properties"]["streams"]["items"]["properties"]
+    assert stream["backfill"]["enum"] == ["skip", "rename"] and "max_event_age" in stream

@@ -153,6 +153,7 @@ class CustomerIoFake(FakeServer):
         self.max_entry_bytes = max_entry_bytes
         self.max_attributes = max_attributes
         self.people: dict[str, Person] = {}  # by cio_id
+        self._index: dict[tuple[str, str], str] = {}  # (identifier kind, value as compared) -> cio_id
         self.events: list[Event] = []
         self.objects: dict[tuple[str, str], CustomObject] = {}
         self.stats: list[RequestStats] = []
@@ -166,8 +167,12 @@ class CustomerIoFake(FakeServer):
 
     # -- inspection -------------------------------------------------------------------------------
     def person(self, **identifier: str) -> Person | None:
-        """The person with e.g. `id="u1"` or `email="a@x.com"`, if any."""
-        return next((p for p in self.people.values() if p.named_by(identifier)), None)
+        """The person with e.g. `id="u1"` or `email="a@x.com"`, if any (the first one, should two share it).
+        Found through an index: a scan of every person per entry would make the fake, not the client, the
+        bottleneck of a benchmark writing tens of thousands of people."""
+        ((kind, value),) = identifier.items()
+        cio_id = self._index.get(_indexed(kind, value))
+        return self.people.get(cio_id) if cio_id is not None else None
 
     def events_of(self, **identifier: str) -> list[Event]:
         person = self.person(**identifier)
@@ -193,7 +198,21 @@ class CustomerIoFake(FakeServer):
     def add_person(self, id: str | None = None, email: str | None = None, **attributes: Any) -> Person:
         person = Person(next(self._cio_ids), id, email, attributes)
         self.people[person.cio_id] = person
+        for kind in ("cio_id", "id", "email"):
+            self._set_identifier(person, kind, getattr(person, kind))
         return person
+
+    def _set_identifier(self, person: Person, kind: str, value: str | None) -> None:
+        """Give a person an identifier, keeping the index in step."""
+        self._unindex(person, kind)
+        setattr(person, kind, value)
+        if value:
+            self._index.setdefault(_indexed(kind, value), person.cio_id)
+
+    def _unindex(self, person: Person, kind: str) -> None:
+        value = getattr(person, kind)
+        if value and self._index.get(_indexed(kind, value)) == person.cio_id:
+            del self._index[_indexed(kind, value)]
 
     # -- switches -----------------------------------------------------------------------------------
     def throttle(self, max_requests: int | None, per_seconds: float = 1.0) -> None:
@@ -379,6 +398,8 @@ class CustomerIoFake(FakeServer):
             return
         if action == "delete":
             del self.people[person.cio_id]
+            for kind in ("cio_id", "id", "email"):
+                self._unindex(person, kind)
             for obj in self.objects.values():
                 for ids in [ids for ids in obj.relationships if person.named_by(ids)]:
                     obj.relationships.remove(ids)
@@ -423,7 +444,7 @@ class CustomerIoFake(FakeServer):
         _merge(person.attributes, fresh, removes=self.person_null == "remove")
         for kind in ("id", "email"):  # identifying by one identifier may set the other
             if isinstance(fresh.get(kind), str) and fresh[kind]:
-                setattr(person, kind, fresh[kind])
+                self._set_identifier(person, kind, fresh[kind])
         return len(attributes) - len(fresh)
 
 
@@ -434,6 +455,11 @@ def _merge(stored: dict[str, Any], attributes: dict[str, Any], removes: bool) ->
             stored.pop(name, None)
         else:
             stored[name] = value
+
+
+def _indexed(kind: str, value: str) -> tuple[str, str]:
+    """An identifier as Customer.io compares it: emails case-insensitively, ids exactly."""
+    return kind, value.lower() if kind == "email" else value
 
 
 def _key(identifiers: dict[str, str]) -> tuple[str, str]:

@@ -249,7 +249,8 @@ def test_summary_counts_read_confirmed_and_rejected(sync: Sync) -> None:
 
 def test_the_destinations_summary_and_the_sources_estimates_reach_the_table_and_progress(sync: Sync) -> None:
     summary = {"stream": "users", "read": 5, "written": 2, "merged": 1, "rejected": 2, "skipped": 0,
-               "reasons": [["email: not an email", 2]], "would": {}}  # fmt: skip
+               "reasons": [["email: not an email", 2]], "notes": [["renamed 'a' to 'a_backfill'", 1]],
+               "would": {}}  # fmt: skip
     result = run_sync(
         sync.options(
             {**TWO_STREAMS, "estimates": True}, {"stats": True, "reject_ids": [1, 3], "summary": summary}
@@ -261,6 +262,7 @@ def test_the_destinations_summary_and_the_sources_estimates_reach_the_table_and_
         "read": "5", "written": "2", "merged": "1", "rejected": "2", "skipped": "0", "confirmed": "5"
     }  # fmt: skip
     assert "users: rejected 2 × email: not an email" in table
+    assert "users: written 1 × renamed 'a' to 'a_backfill'" in table
     assert result.streams[(None, "users")].estimate == 5
 
 

@@ -424,3 +424,22 @@ def test_a_record_whose_data_is_not_an_object_is_a_bad_line() -> None:
     with pytest.raises(SyncError, match="line 3 is not a valid Airbyte message: a RECORD needs"):
         make_loop(sink, output).run([record("s", 1), state("s", 0), bad])
     assert [s["stream"]["stream_state"]["n"] for s, _ in output.states] == [0]
+
+
+def test_skipped_and_noted_outcomes_are_counted_by_reason_in_the_summary() -> None:
+    def verdict(record: Record) -> Outcome:
+        i = record.data["id"]
+        if i % 3 == 0:
+            return Outcome.skipped("older than max_event_age P3D: 'purchase'")
+        return Outcome.noted("renamed 'signup' to 'signup_backfill'") if i % 3 == 1 else ACCEPTED
+
+    sink = RecordingSink(BatchLimits(max_records=4), verdict=verdict)
+    output = SnapshotOutput(sink)
+    make_loop(sink, output).run([record("s", i) for i in range(9)] + [state("s", 0)])
+    [summary] = [
+        orjson.loads(m["trace"]["analytics"]["value"]) for m in output.messages if m["type"] == "TRACE"
+    ]
+    assert (summary["written"], summary["skipped"], summary["rejected"]) == (6, 3, 0)
+    assert summary["skips"] == [["older than max_event_age P3D: 'purchase'", 3]]
+    assert summary["notes"] == [["renamed 'signup' to 'signup_backfill'", 3]]
+    assert output.states[0][0]["destinationStats"] == {"recordCount": 9.0, "rejectedRecordCount": 0}
