@@ -277,6 +277,12 @@ class ClarifyClient(ApiClient):
         path = _relationship_path(object_name, record_id, relationship)
         return self.request("PATCH", path, json=body, expect={404})
 
+    def delete(self, object_name: str, record_id: str) -> requests.Response:
+        """``DELETE /objects/{object}/records/{id}`` (204); a 404 (already gone) is the caller's to read."""
+        return self.request(
+            "DELETE", f"/objects/{object_name}/records/{quote(record_id, safe='')}", expect={404}
+        )
+
     def bulk_update(self, object_name: str, items: list[tuple[str, dict[str, Any]]]) -> requests.Response:
         """One atomic bulk update of (record id, attributes) pairs; a 404 names a record id it lacks."""
         data = [{"type": object_name, "id": record_id, "attributes": a} for record_id, a in items]

@@ -38,7 +38,7 @@ from destination_clarify.catalog import (
 )
 from destination_clarify.client import ApiError, ClarifyClient, plain_values
 from destination_clarify.config import ClarifyStreamMapping
-from retl_shared.config import StreamMapping
+from retl_shared.config import OnDelete, StreamMapping
 from retl_shared.errors import ConfigError, OutcomeUnknown, TransientError
 from retl_shared.mapping import MappingError
 from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Result, Sink, Target
@@ -76,6 +76,8 @@ class ClarifySink(Sink):
         self.requires_match_key = target.operation != "create"
         self.match_field = _match_field(target, obj)
         self.idempotent = self.operation != "create"  # an upsert matches, an update addresses by id
+        # A row that left a diff-mode model deletes its record, found by id or by the unique field.
+        self.removes = frozenset({OnDelete.delete}) if self.operation != "create" else frozenset()
         check_fields(target, obj)
         self.create_upserts = True  # until Clarify refuses a duplicate instead of upserting it
         self.companies = companies  # person streams: relates people to companies by domain
@@ -96,6 +98,31 @@ class ClarifySink(Sink):
     # --- sending -----------------------------------------------------------------------------------
 
     def send(self, batch: list[Record]) -> list[Outcome]:
+        """Write the batch; records marked deleted (on_delete: delete) delete their record instead."""
+        if not any(record.deleted for record in batch):
+            return self._send(batch)
+        outcomes: list[Outcome] = [ACCEPTED] * len(batch)
+        kept = [position for position, record in enumerate(batch) if not record.deleted]
+        if kept:
+            for position, outcome in zip(kept, self._send([batch[p] for p in kept]), strict=True):
+                outcomes[position] = outcome
+        for position, record in enumerate(batch):
+            if record.deleted:
+                outcomes[position] = self._delete(record)
+        return outcomes
+
+    def _delete(self, record: Record) -> Outcome:
+        """Delete the record the row named (Clarify has no bulk delete); one already gone is fine."""
+        record_id = str(record.data[RECORD_ID]) if self.operation == "update" else self.find(record.data)
+        if record_id is None:
+            return ACCEPTED
+        response = self.client.delete(self.clarify.name, record_id)
+        if response.status_code < 300 or response.status_code == 404:
+            return ACCEPTED
+        [error, *_] = self.client.errors(response)
+        return Outcome.rejected(self._reason(error), error.field)
+
+    def _send(self, batch: list[Record]) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
         attributes: dict[int, dict[str, Any]] = {}
         domains: dict[int, list[str]] = {}

@@ -29,7 +29,7 @@ import requests
 from destination_customerio.catalog import OBJECT_ID, PERSON_IDENTIFIERS
 from destination_customerio.client import CustomerIoClient, describe
 from destination_customerio.config import Backfill, CustomerIoStreamMapping, Relationship, iso_duration
-from retl_shared.config import UnmappedColumns
+from retl_shared.config import OnDelete, UnmappedColumns
 from retl_shared.errors import ConfigError, RequestTooLarge
 from retl_shared.mapping import MappingError, parse_datetime
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink, Target, encoded_size
@@ -83,6 +83,10 @@ class TrackSink(Sink):
         except MappingError:
             return encoded_size(data)  # rejected with its reason when the batch is sent
 
+    def removal(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The batch entry deleting a record's entity (on_delete: delete); only sinks in `removes`."""
+        raise NotImplementedError
+
     def admit(self, entry: dict[str, Any]) -> Outcome:
         """The record's outcome if Customer.io accepts its entry (ACCEPTED, or one with a note), or a
         skip: then the entry is not sent."""
@@ -93,7 +97,7 @@ class TrackSink(Sink):
         entries: list[tuple[int, dict[str, Any]]] = []
         for position, record in enumerate(batch):
             try:
-                entry = self.entry(record.data)
+                entry = self.removal(record.data) if record.deleted else self.entry(record.data)
             except MappingError as exc:
                 outcomes[position] = Outcome.rejected(exc.reason, exc.field)
                 continue
@@ -124,9 +128,14 @@ class PersonSink(TrackSink):
     field, else the stream's cursor column when the catalog declares it a date or date-time.
     """
 
+    removes = frozenset({OnDelete.delete})  # a row that left a diff-mode model deletes the person
+
     def __init__(self, target: Target, client: CustomerIoClient) -> None:
         super().__init__(target, client)
         self.updated_at = _cursor_field(target)
+
+    def removal(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "person", "action": "delete", "identifiers": {self.key: data[self.key]}}
 
     def normalize_key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
         """Customer.io compares emails case-insensitively and ids exactly."""
@@ -221,6 +230,10 @@ class EventSink(TrackSink):
     def _backfilled(self, entry: dict[str, Any]) -> bool:
         return self.live_from is not None and entry[TIMESTAMP] < self.live_from
 
+    def removal(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The batch entry deleting a record's entity (on_delete: delete); only sinks in `removes`."""
+        raise NotImplementedError
+
     def admit(self, entry: dict[str, Any]) -> Outcome:
         """Events older than max_event_age: skipped, or sent renamed; either way counted per event name."""
         if not self._backfilled(entry):
@@ -255,6 +268,7 @@ class ObjectSink(TrackSink):
     """identify a custom object of the stream's object type, related to people by a column."""
 
     identifiers = (OBJECT_ID,)
+    removes = frozenset({OnDelete.delete})  # a row that left a diff-mode model deletes the object
 
     def __init__(self, target: Target, client: CustomerIoClient) -> None:
         super().__init__(target, client)
@@ -267,6 +281,11 @@ class ObjectSink(TrackSink):
             )
         self.type_id = mapping.object_type_id
         self.relationship = mapping.relationship
+
+    def removal(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Customer.io's object delete ("This also removes relationships from people")."""
+        identifiers = {"object_type_id": self.type_id, OBJECT_ID: data[self.key]}
+        return {"type": "object", "action": "delete", "identifiers": identifiers}
 
     def entry(self, data: dict[str, Any]) -> dict[str, Any]:
         skip = {self.key, self.relationship.column if self.relationship else None}

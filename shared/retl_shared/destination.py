@@ -290,8 +290,19 @@ class ActivationDestination(ABC, Generic[C]):
 
 
 def _check_on_delete(target: Target, sink: Sink) -> None:
-    """`on_delete` must be something this destination's object can do."""
+    """`on_delete` must be something this destination's object can do, by a key a deleted row carries:
+    a diff-mode source sends a deleted row with its primary key columns only."""
     choice = target.mapping.on_delete
+    if choice is not OnDelete.ignore and target.primary_key and target.match_key:
+        from_key = {target.mapping.fields.get(column, column) for column in target.primary_key}
+        if not set(target.match_key) <= from_key:
+            key, primary = ", ".join(target.match_key), ", ".join(target.primary_key)
+            raise ConfigError(
+                f"{target.label}: on_delete {choice.value!r} needs the match key ({key}) "
+                f"to come from the stream's primary key ({primary}): a deleted row "
+                "carries only its primary key. Make the model's primary key the column the match key comes "
+                "from, or keep on_delete: ignore"
+            )
     if choice in (OnDelete.ignore, OnDelete.clear) or choice in sink.removes:
         return
     possible = ", ".join(["ignore", *sorted(sink.removes), "clear"])
