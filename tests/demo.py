@@ -2,7 +2,9 @@
 
 Builds the seed's CONTACTS_ENRICHED view, runs a full sync to each destination with `retl run`
 (the real console scripts, piped the way Airbyte pipes them), changes a few rows, runs an
-incremental sync that sends only those, and prints what arrived.
+incremental sync that sends only those, and prints what arrived. Then a model without a cursor (an
+aggregate of trial usage per deal) is synced by diff onto HubSpot deals: the second sync sends exactly
+the deals whose aggregates changed, and archives the deal whose trial left the model.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import duckdb
 
 from tests.fakes.hubspot import HubSpotFake
 from tests.fakes.webhook import WebhookReceiver
-from tests.harness import SEED_CONTACTS_TO_HUBSPOT, incremental_catalog, retl_run
+from tests.harness import SEED_CONTACTS_TO_HUBSPOT, configured_stream, incremental_catalog, retl_run
 
 DEMO_DIR = Path(".demo")
 CONTACTS = 200
@@ -61,6 +63,53 @@ INSERT INTO orders VALUES (100001, 7, 2500.00, TIMESTAMP '2026-11-20 12:05:00'),
                           (100002, 11, 45.50, TIMESTAMP '2026-11-20 12:06:00');
 """
 
+TRIALS = 12
+FIRST_DEAL_ID = FIRST_CONTACT_ID + CONTACTS  # the fake numbers the deals after the contacts
+
+TRIAL_SQL = f"""
+CREATE TABLE trial_events AS
+SELECT e AS event_id,
+       1 + e % {TRIALS} AS trial_id,
+       ['Rhine', 'Danube', 'Elbe', 'Loire'][1 + e % 4] AS river,
+       'run-' || (e % 7) AS run,
+       ['api', 'ui', 'sdk'][1 + e % 3] AS source,
+       FALSE AS converted
+FROM range(1, {TRIALS * 5}) t(e);
+
+-- No column says which trials changed: synced by diff.
+CREATE VIEW TRIAL_USAGE AS
+SELECT {FIRST_DEAL_ID - 1} + trial_id AS hubspot_deal_id,
+       COUNT(DISTINCT river) AS rivers,
+       COUNT(DISTINCT run) AS runs,
+       COUNT(DISTINCT source) AS sources
+FROM trial_events
+GROUP BY trial_id
+HAVING NOT bool_or(converted);
+"""
+
+# Two trials gain usage; trial 9 converts and leaves the model.
+TRIAL_CHANGES_SQL = """
+INSERT INTO trial_events VALUES (1001, 2, 'Seine', 'run-99', 'api', FALSE),
+                                (1002, 5, 'Rhine', 'run-98', 'api', FALSE);
+UPDATE trial_events SET converted = TRUE WHERE trial_id = 9;
+"""
+
+TRIAL_MODEL = {
+    "name": "trial_usage",
+    "relation": "TRIAL_USAGE",
+    "primary_key": ["hubspot_deal_id"],
+    "change_detection": "diff",
+}
+TRIAL_TO_DEALS = {
+    "stream": "trial_usage",
+    "object": "deals",
+    "operation": "update",
+    "match_key": ["hs_object_id"],
+    "fields": {"hubspot_deal_id": "hs_object_id", "rivers": "rivers", "runs": "runs", "sources": "sources"},
+    "unmapped_columns": "drop",
+    "on_delete": "archive",
+}
+
 MODEL = {
     "name": "contacts_enriched",
     "relation": "CONTACTS_ENRICHED",
@@ -101,7 +150,29 @@ def start_hubspot() -> HubSpotFake:
     for i in range(1, CONTACTS + 1):
         record_id = fake.add_record("contacts", {"email": f"customer{i}@example.com"})
         assert int(record_id) == FIRST_CONTACT_ID - 1 + i
+    for name in ("rivers", "runs", "sources"):
+        fake.add_property("deals", name, "number")
+    for i in range(1, TRIALS + 1):
+        record_id = fake.add_record("deals", {"dealname": f"Trial {i}"})
+        assert int(record_id) == FIRST_DEAL_ID - 1 + i
     return fake
+
+
+def sync_trials(label: str, hubspot: HubSpotFake, source: dict[str, Any]) -> None:
+    """The aggregate model onto HubSpot deals, by diff: only what changed goes."""
+    print(f"\n=== {label} ===\n--- destination-hubspot (trial usage onto deals, by diff)", flush=True)
+    hubspot.clear_requests()
+    config = {**hubspot_config(hubspot), "streams": [TRIAL_TO_DEALS]}
+    catalog = {"streams": [configured_stream("trial_usage", "update", ["hubspot_deal_id"])]}
+    retl_run(DEMO_DIR, "destination-hubspot", source, config, catalog, capture=False)
+    updated, archived = sent_ids(hubspot, "/batch/update"), sent_ids(hubspot, "/batch/archive")
+    gone = ", ".join(archived) or "none"
+    print(f"HubSpot got {len(updated)} deal updates ({', '.join(updated)}) and archived {gone}.")
+
+
+def sent_ids(hubspot: HubSpotFake, path: str) -> list[str]:
+    requests = [r for r in hubspot.requests if r.path.endswith(path)]
+    return sorted(str(item["id"]) for r in requests for item in json.loads(r.body)["inputs"])
 
 
 def sync_all(label: str, receiver: WebhookReceiver, hubspot: HubSpotFake, source: dict[str, Any]) -> None:
@@ -148,8 +219,17 @@ def main() -> None:
     warehouse = DEMO_DIR / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute(WAREHOUSE_SQL)
-    print(f"Built {warehouse}: CONTACTS_ENRICHED over {CONTACTS} customers and their orders.")
+        connection.execute(TRIAL_SQL)
+    print(
+        f"Built {warehouse}: CONTACTS_ENRICHED over {CONTACTS} customers and their orders, and "
+        f"TRIAL_USAGE, an aggregate of {TRIALS} trials' usage with no cursor."
+    )
     source = {"warehouse": {"type": "duckdb", "path": str(warehouse)}, "models": [MODEL]}
+    bookkeeping = str(DEMO_DIR / "bookkeeping.duckdb")  # the diff's snapshots; the warehouse stays read-only
+    trials = {
+        "warehouse": {"type": "duckdb", "path": str(warehouse), "bookkeeping_path": bookkeeping},
+        "models": [TRIAL_MODEL],
+    }
     with WebhookReceiver() as receiver, start_hubspot() as hubspot:
         print(f"Webhook receiver on {receiver.url}; HubSpot fake on {hubspot.url} with {CONTACTS} contacts.")
         sync_all("Full sync (first run: no state yet)", receiver, hubspot, source)
@@ -162,6 +242,14 @@ def main() -> None:
             "harmless, and a row committed later with the same cursor value is never missed."
         )
         sync_all("Incremental sync (from the confirmed state)", receiver, hubspot, source)
+        sync_trials("Trial usage, first diff sync (every deal is added)", hubspot, trials)
+        with duckdb.connect(str(warehouse)) as connection:
+            connection.execute(TRIAL_CHANGES_SQL)
+        print(
+            f"\nChanged the trials: deals {FIRST_DEAL_ID + 1} and {FIRST_DEAL_ID + 4} gained usage; the "
+            f"trial of deal {FIRST_DEAL_ID + 8} converted and left the model."
+        )
+        sync_trials("Trial usage, second diff sync (against the confirmed snapshot)", hubspot, trials)
     for state_file in sorted(DEMO_DIR.glob("*.state.json")):
         print(f"\nConfirmed state kept for the next run ({state_file}):")
         print(state_file.read_text())
