@@ -3,7 +3,8 @@
 Value by value: each case reads one column of edge cases and random values both ways, the row path
 (the Python values DuckDB returns, through ``record_builder`` and orjson) and the SQL path
 (``duckdb_json.record_sql``); for the kinds a cursor or a key may have, the text ``text_sql`` gives
-must decode to exactly the Python value.
+must decode to exactly the Python value. Stream by stream: the console script's read (records
+written by DuckDB) and the CDK source's (dicts) send the same messages.
 """
 
 from __future__ import annotations
@@ -13,18 +14,23 @@ import struct
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow
 import pytest
 
+from retl_shared.protocol import record_message
 from source_warehouse_model.backends.duckdb import DuckDBBackend
 from source_warehouse_model.backends.duckdb_json import decoder, record_sql, text_sql
 from source_warehouse_model.config import DuckDBWarehouse
-from source_warehouse_model.records import select_list
+from source_warehouse_model.connector import read_messages
+from source_warehouse_model.records import _record_lines, select_list
 from source_warehouse_model.state import encode_cursor
-from source_warehouse_model.streams import CURSOR_KINDS
+from source_warehouse_model.streams import CURSOR_KINDS, StreamDef
 from source_warehouse_model.values import record_builder
+from tests.source_warehouse_model.helpers import Harness, configured_stream, duckdb_config, make_db
 
 RANDOM = random.Random(20240601)
 
@@ -204,3 +210,98 @@ def test_duckdb_writes_each_value_as_the_record_builder_does(
 def test_nested_kinds_are_left_to_python(backend: DuckDBBackend, native: str) -> None:
     (column,) = backend.describe(f"SELECT CAST(NULL AS {native}) AS v")
     assert record_sql([column], ['"v"']) is None
+
+
+# A model of every kind DuckDB writes, with a row of NULLs and cursors on which rows tie.
+MODEL = """
+CREATE TABLE events AS SELECT
+    range AS id, range // 3 AS day_number, 'e' || range || chr(10) || '"' AS label,
+    range / 7 AS ratio, (range * 1.25)::DECIMAL(38, 9) AS amount, range % 2 = 0 AS flag,
+    TIMESTAMP '2024-01-01' + to_microseconds(range * 1234567) AS at,
+    (TIMESTAMP '2024-01-01' + to_microseconds(range * 1234567))::TIMESTAMPTZ AS at_tz,
+    (TIMESTAMP '2024-01-01' + to_microseconds(range * 1234567))::TIMESTAMP_NS AS at_ns,
+    DATE '2024-01-01' + CAST(range // 5 AS INTEGER) AS day,
+    TIME '00:00:00' + to_microseconds(range * 7654321) AS t,
+    ('1' || range)::BLOB AS bytes, gen_random_uuid() AS uid
+FROM range(57)
+"""
+NULL_ROW = "INSERT INTO events (id, day_number) VALUES (1000, 1000)"
+CURSORS = ["id", "day_number", "label", "ratio", "amount", "at", "at_tz", "at_ns", "day", "t"]
+
+
+def _messages(config: dict[str, Any], streams: list[dict[str, Any]], state: Any, lines: bool) -> list[bytes]:
+    """Every message of a read, with emitted_at zeroed: the console script's lines or the CDK's dicts."""
+    written = b"".join(
+        orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+        for batch in read_messages(config, {"streams": streams}, state, record_lines=lines)
+        for message in batch
+    )
+    return [
+        orjson.dumps(_without_emitted_at(orjson.loads(line)))
+        for line in written.splitlines()
+        if not line.startswith(b'{"type":"LOG"')
+    ]
+
+
+def _without_emitted_at(message: Any) -> Any:
+    if isinstance(message, dict):
+        return {
+            key: 0 if key == "emitted_at" else _without_emitted_at(value) for key, value in message.items()
+        }
+    return message
+
+
+@pytest.mark.parametrize("cursor", CURSORS)
+def test_the_console_script_sends_what_the_cdk_source_sends(
+    connector: Harness, tmp_path: Path, cursor: str
+) -> None:
+    """Two syncs, every fifth record checkpointed, the second re-reading an hour back where the cursor
+    is a date or time: records and states alike, whichever way written."""
+    database = make_db(tmp_path / "w.duckdb", MODEL, NULL_ROW)
+    config = duckdb_config(database, schemas=["main"], checkpoint_every_records=5, lookback_window="PT1H")
+    stream = connector.discover(config)["events"]
+    streams = [configured_stream(stream, cursor=cursor, key=["id"])]
+    first = _messages(config, streams, None, lines=True)
+    assert first == _messages(config, streams, None, lines=False)
+    assert sum(line.startswith(b'{"type":"RECORD"') for line in first) == 57 + (
+        cursor in ("id", "day_number")
+    )
+    assert sum(line.startswith(b'{"type":"STATE"') for line in first) > 10
+    state = [orjson.loads(line)["state"] for line in first if line.startswith(b'{"type":"STATE"')][-1:]
+    assert _messages(config, streams, state, lines=True) == _messages(config, streams, state, lines=False)
+
+
+def test_the_console_script_sends_a_diff_as_the_cdk_source_does(connector: Harness, tmp_path: Path) -> None:
+    model = {"name": "events", "relation": "events", "primary_key": ["uid", "id"], "change_detection": "diff"}
+    config = duckdb_config(make_db(tmp_path / "w.duckdb", MODEL), models=[model], checkpoint_every_records=4)
+    streams = [configured_stream(connector.discover(config)["events"])]
+    # The first sync snapshots the model; the second, from the same state, diffs against the same baseline.
+    lines = _messages(config, streams, None, lines=True)
+    assert sum(line.startswith(b'{"type":"RECORD"') for line in lines) == 57
+    dicts = _messages(config, streams, None, lines=False)
+    assert [line for line in lines if b'"STATE"' not in line] == [
+        line for line in dicts if b'"STATE"' not in line
+    ]
+    checkpoints = [
+        orjson.loads(line)["state"]["stream"]["stream_state"] for line in lines if b'"STATE"' in line
+    ]
+    assert [c.get("resume_after") for c in checkpoints] == [
+        c.get("resume_after")
+        for c in (
+            orjson.loads(line)["state"]["stream"]["stream_state"] for line in dicts if b'"STATE"' in line
+        )
+    ]
+    assert len(checkpoints) == 57 // 4 + 1
+
+
+@pytest.mark.parametrize("layout", [pyarrow.string(), pyarrow.large_string(), pyarrow.string_view()])
+def test_record_lines_from_any_arrow_text_layout(layout: pyarrow.DataType) -> None:
+    """DuckDB hands text as Arrow strings today; large or view layouts (other settings, later releases)
+    and slices (chunks cut at a checkpoint) give the same lines."""
+    data = pyarrow.array(['{"a":0}\n', '{"a":1}\n', '{"a":"x\\ny"}\n', '{"a":3}\n'], type=layout)[1:3]
+    stream = StreamDef("s", "main", "SELECT 1")
+    lines = orjson.dumps(_record_lines(stream, data), option=orjson.OPT_APPEND_NEWLINE).splitlines()
+    expected = [record_message("s", {"a": 1}, "main"), record_message("s", {"a": "x\ny"}, "main")]
+    assert [_without_emitted_at(orjson.loads(line)) for line in lines] == [
+        _without_emitted_at(message) for message in expected
+    ]
