@@ -64,9 +64,11 @@ while rows := cursor.fetchmany(10_000):
 """
 
 # The anchor: DuckDB writes the RECORD lines itself, envelope and all, the row as the record's data.
+# Its progress bar, drawn on stdout once a COPY runs for two seconds, would land among the lines.
 ANCHOR_SCRIPT = """
 import sys, duckdb
 connection = duckdb.connect(sys.argv[1], read_only=True)
+connection.execute("SET enable_progress_bar = false")
 connection.execute(
     "COPY (SELECT 'RECORD' AS type, {'stream': 'customers', 'data': c, 'emitted_at': epoch_ms(now()),"
     " 'namespace': 'main'} AS record FROM customers AS c) TO '/dev/stdout' (FORMAT JSON)"
