@@ -225,7 +225,7 @@ def scenarios(quick: bool) -> list[Scenario]:
             },
             "people",
             int(7_500 * scale),
-            lambda i: {"email": f"p{i}@example.com", "first_name": f"P{i}"},
+            lambda i: {"email": f"p{i}@example.com", "title": f"Person {i}"},
             10.0,
             "requests",
             "/records/bulk",

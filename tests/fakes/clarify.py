@@ -196,6 +196,9 @@ class ClarifyFake(FakeServer):
         self.domain_matching = domain_matching
         self.schemas = standard_schemas()
         self.store: dict[str, dict[str, dict[str, Any]]] = {object_name(k): {} for k in self.schemas}
+        # (object, lower-cased unique value) → record id: matching without scanning every record
+        self._unique_index: dict[tuple[str, str], str] = {}
+        self._indexed: dict[tuple[str, str], list[tuple[str, str]]] = {}  # what each record put there
         self.links: dict[tuple[str, str, str], list[str]] = {}  # (object, id, relationship) -> ids
         self._ids = itertools.count(1)
         self._data = threading.RLock()
@@ -348,7 +351,25 @@ class ClarifyFake(FakeServer):
     def _insert(self, name: str, attributes: dict[str, Any]) -> str:
         record_id = f"{PREFIX.get(name, 'rec')}_{next(self._ids):06d}"
         self.store[name][record_id] = {**attributes, "_created_at": _now(), "_updated_at": _now()}
+        self._index(name, record_id)
         return record_id
+
+    def _index(self, name: str, record_id: str) -> None:
+        """(Re)index a record's unique values after it was stored or changed."""
+        self._unindex(name, record_id)
+        field = self._unique(name)
+        record = self.store[name].get(record_id)
+        if field is None or record is None or record.get(field) is None:
+            return
+        keys = [(name, value.lower()) for value in self._values(field, record[field])]
+        self._indexed[(name, record_id)] = keys
+        for key in keys:
+            self._unique_index.setdefault(key, record_id)
+
+    def _unindex(self, name: str, record_id: str) -> None:
+        for key in self._indexed.pop((name, record_id), []):
+            if self._unique_index.get(key) == record_id:
+                del self._unique_index[key]
 
     def _json(self, name: str, record_id: str) -> dict[str, Any]:
         attributes = {
@@ -362,9 +383,9 @@ class ClarifyFake(FakeServer):
         field = self._unique(name)
         if field is None or attributes.get(field) is None:
             return None
-        values = self._values(field, attributes[field])
-        for record_id, stored in self.store[name].items():
-            if any(_holds(stored.get(field), v) for v in values):
+        for value in self._values(field, attributes[field]):
+            record_id = self._unique_index.get((name, value.lower()))
+            if record_id is not None:
                 return record_id
         return None
 
@@ -520,6 +541,7 @@ class ClarifyFake(FakeServer):
                 value = record[field] + [v for v in value if v.lower() not in have]
             record[field] = value
         record["_updated_at"] = _now()
+        self._index(name, record_id)
 
     def _update_bulk(self, req: Request, name: str) -> Reply:
         body = req.json()
@@ -557,6 +579,7 @@ class ClarifyFake(FakeServer):
             record = self.store[name][record_id]
             record.update({k: self._stored(name, k, v) for k, v in plain.items()})
             record["_updated_at"] = _now()
+            self._index(name, record_id)
             self._link(name, record_id, links)
             out.append(self._json(name, record_id))
         return out
@@ -575,6 +598,7 @@ class ClarifyFake(FakeServer):
         """Delete one record and every link from or to it (there is no bulk delete)."""
         record_id = self._existing(req, name)
         del self.store[name][record_id]
+        self._unindex(name, record_id)
         for key in [key for key in self.links if key[:2] == (name, record_id)]:
             del self.links[key]
         for (source, _, relationship), ids in self.links.items():
