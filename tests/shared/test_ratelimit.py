@@ -27,7 +27,19 @@ def test_at_most_n_requests_in_any_window() -> None:
     for _ in range(7):
         limiter.acquire()
         times.append(clock.now)
-    assert times == [0, 0, 0, 10, 10, 10, 20]
+    assert times == [0, 0, 0, 10.05, 10.05, 10.05, 20.1]  # each slot frees 50 ms after its window
+
+
+def test_jittered_arrivals_stay_within_the_servers_window() -> None:
+    """Latency varying by up to the margin never puts N+1 arrivals in one server window."""
+    clock = FakeClock()
+    limiter = RateLimiter(3, 1, clock=clock, sleep=clock.sleep)
+    arrivals = []
+    for i in range(30):
+        limiter.acquire()
+        arrivals.append(clock.now + (0.049 if i % 6 == 2 else 0.0))  # a slow request, then fast ones
+    for start in arrivals:
+        assert sum(1 for a in arrivals if start <= a < start + 1) <= 3
 
 
 def test_pause_holds_every_caller() -> None:
@@ -77,4 +89,6 @@ def test_saturated_tells_whether_our_window_is_full() -> None:
     limiter.acquire()
     assert limiter.saturated()
     clock.now = 10.0
+    assert limiter.saturated()  # the window has passed, the arrival margin has not
+    clock.now = 10.05
     assert not limiter.saturated()
