@@ -20,7 +20,11 @@ from retl_shared.cli import main
 from tests.fakes.airbyte import BEARER_TOKEN, CLIENT_ID, CLIENT_SECRET, PREFIX, WORKSPACE_ID, AirbyteFake
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "connections.yaml"
-SNOWFLAKE_PASSWORD = "sf-pw-Qx7!r2#Lm9"
+SNOWFLAKE_PRIVATE_KEY = (  # a PEM key, as `export SNOWFLAKE_PRIVATE_KEY="$(cat rsa_key.p8)"` passes it
+    "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFNTBfBgkqhkiG9w0BBQ0wUjAxBgkq\nhkiG9w0BBQwwJAQQ\n"
+    "-----END ENCRYPTED PRIVATE KEY-----"
+)
+SNOWFLAKE_PRIVATE_KEY_PASSPHRASE = "sf-pp-Qx7!r2#Lm9"
 HUBSPOT_TOKEN = "pat-eu1-0f9e8d7c-6b5a-4321-9abc-def012345678"
 CONNECTION = "warehouse-to-hubspot"
 FAST = ("--poll-interval", "0.01")
@@ -47,7 +51,8 @@ def env(monkeypatch: pytest.MonkeyPatch, fake: AirbyteFake) -> pytest.MonkeyPatc
     monkeypatch.setenv("AIRBYTE_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("AIRBYTE_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("AIRBYTE_WORKSPACE_ID", WORKSPACE_ID)
-    monkeypatch.setenv("SNOWFLAKE_PASSWORD", SNOWFLAKE_PASSWORD)
+    monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY", SNOWFLAKE_PRIVATE_KEY)
+    monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", SNOWFLAKE_PRIVATE_KEY_PASSPHRASE)
     monkeypatch.setenv("HUBSPOT_TOKEN", HUBSPOT_TOKEN)
     return monkeypatch
 
@@ -187,7 +192,11 @@ def test_apply_creates_then_finds_nothing_to_change(
 
     (source,) = fake.actors["sources"].values()
     (destination,) = fake.actors["destinations"].values()
-    assert source["configuration"]["warehouse"]["credentials"]["password"] == SNOWFLAKE_PASSWORD
+    assert source["configuration"]["warehouse"]["credentials"] == {
+        "auth_type": "key_pair",
+        "private_key": SNOWFLAKE_PRIVATE_KEY,  # line breaks and all
+        "private_key_passphrase": SNOWFLAKE_PRIVATE_KEY_PASSPHRASE,
+    }
     assert destination["configuration"]["credentials"]["access_token"] == HUBSPOT_TOKEN
     assert destination["destinationType"] == "HubSpot (reverse ETL)"
     (connection,) = fake.airbyte_connections.values()
@@ -198,14 +207,14 @@ def test_apply_creates_then_finds_nothing_to_change(
         {
             "name": "contacts",
             "syncMode": "incremental_deduped_history",
-            "cursorField": ["updated_at"],
-            "primaryKey": [["email"]],
+            "cursorField": ["UPDATED_AT"],
+            "primaryKey": [["EMAIL"]],
         },
         {
             "name": "deals",
             "syncMode": "incremental_deduped_history",
-            "cursorField": ["updated_at"],
-            "primaryKey": [["deal_key"]],
+            "cursorField": ["UPDATED_AT"],
+            "primaryKey": [["DEAL_KEY"]],
         },
     ]
 
@@ -222,8 +231,8 @@ def test_apply_updates_what_changed_in_the_file(
     text = config_file.read_text()
     text = text.replace("rate_limit_per_10s: 190", "rate_limit_per_10s: 250")
     text = text.replace(
-        "cursorField: [updated_at]\n        primaryKey: [[email]]",
-        "cursorField: [modified_at]\n        primaryKey: [[email]]",
+        "cursorField: [UPDATED_AT]\n        primaryKey: [[EMAIL]]",
+        "cursorField: [MODIFIED_AT]\n        primaryKey: [[EMAIL]]",
     )
     config_file.write_text(text)
 
@@ -232,7 +241,7 @@ def test_apply_updates_what_changed_in_the_file(
     assert re.search(r"unchanged\s+source\s+'warehouse-models'", result.out)
     assert re.search(r"update\s+destination\s+'hubspot-crm'", result.out)
     assert "~ configuration.rate_limit_per_10s: 190 -> 250" in result.out
-    assert '~ streams.contacts.cursorField: ["updated_at"] -> ["modified_at"]' in result.out, result.out
+    assert '~ streams.contacts.cursorField: ["UPDATED_AT"] -> ["MODIFIED_AT"]' in result.out, result.out
     assert [(r.method, r.path.split("/")[4]) for r in applied.writes()] == [
         ("PUT", "destinations"),
         ("PATCH", "connections"),
@@ -240,7 +249,7 @@ def test_apply_updates_what_changed_in_the_file(
     (destination,) = applied.actors["destinations"].values()
     assert destination["configuration"]["rate_limit_per_10s"] == 250
     (connection,) = applied.airbyte_connections.values()
-    assert connection["configurations"]["streams"][0]["cursorField"] == ["modified_at"]
+    assert connection["configurations"]["streams"][0]["cursorField"] == ["MODIFIED_AT"]
 
 
 def test_apply_dry_run_prints_the_plan_and_changes_nothing(
@@ -252,7 +261,8 @@ def test_apply_dry_run_prints_the_plan_and_changes_nothing(
     assert result.code == 0, result.err
     assert f"Plan for workspace {WORKSPACE_ID}:" in result.out
     assert "3 resources: 3 to create, 0 to update, 0 unchanged." in result.out
-    assert '"password": "****"' in result.out and '"access_token": "****"' in result.out
+    assert '"private_key": "****"' in result.out and '"private_key_passphrase": "****"' in result.out
+    assert '"access_token": "****"' in result.out
     assert "Dry run: nothing changed." in result.out
     assert fake.writes() == []
     assert fake.actors == {"sources": {}, "destinations": {}} and fake.airbyte_connections == {}
@@ -446,7 +456,13 @@ def test_no_secret_is_ever_printed(applied: AirbyteFake, retl: RetlRunner, confi
 
     printed = "\n".join(retl.transcript)
     assert "****" in printed
-    for secret in (CLIENT_SECRET, SNOWFLAKE_PASSWORD, HUBSPOT_TOKEN, *applied.tokens_issued):
+    for secret in (
+        CLIENT_SECRET,
+        SNOWFLAKE_PRIVATE_KEY,
+        SNOWFLAKE_PRIVATE_KEY_PASSPHRASE,
+        HUBSPOT_TOKEN,
+        *applied.tokens_issued,
+    ):
         assert secret not in printed
 
 
