@@ -7,8 +7,12 @@ and the fake checks request bodies against the OpenAPI descriptions when they ar
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Iterator
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -380,6 +384,123 @@ def test_status_shows_the_latest_jobs(applied: AirbyteFake, retl: RetlRunner) ->
 
     latest = retl("status", CONNECTION, "--limit", "1")
     assert len(latest.out.splitlines()) == 2 and "failed" in latest.out
+
+
+# --- the curl script of docs/airbyte-api.md, for orchestrators without retl ------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "airbyte-api.md"
+NEEDS_CURL_AND_JQ = pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("jq") is None,
+    reason="the documented script runs curl and jq",
+)
+
+
+@pytest.fixture
+def curl_script(tmp_path: Path, applied: AirbyteFake) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs the script exactly as the doc prints it, against the fake, for the example's connection."""
+    (script,) = re.findall(r"```bash\n(#!/usr/bin/env bash\n.*?)```", DOCS.read_text(), re.DOTALL)
+    path = tmp_path / "airbyte-sync.sh"
+    path.write_text(script)
+    (connection_id,) = applied.airbyte_connections
+    shims = tmp_path / "bin"  # a curl that logs its command line (what `ps` shows) to curl-argv.log
+    shims.mkdir()
+    (shims / "curl").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {tmp_path}/curl-argv.log\nexec {shutil.which("curl")} "$@"\n'
+    )
+    (shims / "curl").chmod(0o755)
+
+    def run(secret: str = CLIENT_SECRET, timeout: str = "600") -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}",
+            "AIRBYTE_API_URL": applied.api_url,
+            "AIRBYTE_CLIENT_ID": CLIENT_ID,
+            "AIRBYTE_CLIENT_SECRET": secret,
+            "POLL_SECONDS": "0",
+            "TIMEOUT_SECONDS": timeout,
+        }
+        return subprocess.run(
+            ["bash", str(path), connection_id], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    return run
+
+
+def statuses_reported(stderr: str) -> list[str]:
+    return re.findall(r"^airbyte-sync: job \d+ (\w+)$", stderr, re.MULTILINE)
+
+
+@NEEDS_CURL_AND_JQ
+def test_curl_script_follows_the_job_to_success_with_a_fresh_token_per_request(
+    applied: AirbyteFake, curl_script: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    applied.tokens_issued.clear()
+    result = curl_script()
+    assert result.returncode == 0, result.stderr
+    assert statuses_reported(result.stderr) == ["pending", "running", "incomplete", "running", "succeeded"]
+    (job_id,) = applied.jobs
+    assert json.loads(result.stdout) == {
+        "jobId": job_id,
+        "status": "succeeded",
+        "rowsSynced": 1234,
+        "bytesSynced": 567890,
+        "duration": "PT1M0S",
+    }
+    (create,) = applied.requests_matching("POST", f"{PREFIX}/jobs")
+    (connection_id,) = applied.airbyte_connections
+    assert create.json() == {"connectionId": connection_id, "jobType": "sync"}
+    polls = applied.requests_matching("GET", rf"{PREFIX}/jobs/\d+")
+    assert len(polls) == 4
+    assert len(applied.tokens_issued) == 1 + len(polls)
+    (token_request, *_) = applied.requests_matching("POST", f"{PREFIX}/applications/token")
+    assert token_request.json() == {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "grant-type": "client_credentials",
+    }
+    command_lines = (tmp_path / "curl-argv.log").read_text()
+    assert command_lines.count("\n") == 2 + 2 * len(polls)
+    for secret in (CLIENT_SECRET, *applied.tokens_issued):
+        assert secret not in command_lines
+
+
+@NEEDS_CURL_AND_JQ
+@pytest.mark.parametrize(("outcome", "code"), [("failed", 1), ("cancelled", 3)])
+def test_curl_script_exits_non_zero_when_the_job_does_not_succeed(
+    applied: AirbyteFake,
+    curl_script: Callable[..., subprocess.CompletedProcess[str]],
+    outcome: str,
+    code: int,
+) -> None:
+    applied.job_script = ("pending", "running", "incomplete", outcome)
+    result = curl_script()
+    assert result.returncode == code, result.stderr
+    assert statuses_reported(result.stderr)[-1] == outcome
+    assert json.loads(result.stdout)["status"] == outcome
+
+
+@NEEDS_CURL_AND_JQ
+def test_curl_script_times_out_with_4_and_a_second_sync_is_refused_with_2(
+    applied: AirbyteFake, curl_script: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    applied.job_script = ("pending", "running")
+    timed_out = curl_script(timeout="0")
+    assert timed_out.returncode == 4
+    assert "still pending after 0s; it goes on in Airbyte" in timed_out.stderr
+    refused = curl_script()
+    assert refused.returncode == 2
+    assert "POST /jobs answered HTTP 409" in refused.stderr
+    assert len(applied.jobs) == 1
+
+
+@NEEDS_CURL_AND_JQ
+def test_curl_script_stops_with_2_on_refused_credentials_without_printing_them(
+    applied: AirbyteFake, curl_script: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    result = curl_script(secret="cs-wrong-1f2e3d")
+    assert result.returncode == 2
+    assert "POST /applications/token answered HTTP 401" in result.stderr
+    assert "cs-wrong-1f2e3d" not in result.stderr + result.stdout
+    assert applied.jobs == {}
 
 
 # --- auth ----------------------------------------------------------------------------------------------
