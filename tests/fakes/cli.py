@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from tests.fakes.server import Reply, Request
+from tests.fakes.server import Handler, Reply, Request
 
 INSPECT_PATH = "/_fake/contents"
 
@@ -33,7 +33,7 @@ class Seedable(Protocol):
 
     def contents(self) -> dict[str, Any]: ...
 
-    def route(self, method: str, path_regex: str, handler: Any) -> None: ...
+    def route(self, method: str, path_regex: str, handler: Handler) -> None: ...
 
     def start(self) -> Any: ...
 
