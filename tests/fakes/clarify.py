@@ -46,6 +46,8 @@ domain formats, select options, required fields on create, duplicates), and a si
 whole request with every problem listed (422 for validation, `duplicate_status` for duplicates, 404 for
 unknown ids); nothing is written. Rate limiting uses FakeServer's sliding window (`throttle()` or
 `requests_per_second`): 429 with Retry-After.
+
+Run in the foreground: `python -m tests.fakes.clarify [--port 8104] [--seed FILE]` (`--help` for the rest).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import datetime as dt
 import itertools
 import math
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
@@ -62,6 +65,7 @@ from operator import eq, ge, gt, le, lt
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+from tests.fakes import cli
 from tests.fakes.server import FakeServer, Handler, Reply, Request
 
 UpsertBehaviour = Literal["create", "match_on", "reject"]
@@ -73,6 +77,11 @@ DomainMatching = Literal["exact", "normalised"]
 
 DEFAULT_KEY = "clarify-key-good"
 DEFAULT_SLUG = "acme"
+DEFAULT_PORT = 8104  # `python -m tests.fakes.clarify` and examples/clarify.json
+SEED_SHAPE = (
+    '{"records": {"person": [{"name": "Ada Lovelace", "email_addresses": ["ada@example.com"]}]}}: records '
+    "per object (person, company, deal), as attributes; ids are given out in order"
+)
 COLLECTIONS = frozenset({"email_addresses", "domains", "phone_numbers"})
 UNIQUE = {"person": "email_addresses", "company": "domains"}
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -246,6 +255,20 @@ class ClarifyFake(FakeServer):
             return self._insert(
                 object_name, {k: self._stored(object_name, k, v) for k, v in attributes.items()}
             )
+
+    def load_seed(self, seed: Mapping[str, Any]) -> None:
+        """Start with records (`SEED_SHAPE`)."""
+        for object_name, records in seed.get("records", {}).items():
+            if object_name not in self.store:
+                raise ValueError(f"no object {object_name!r}; the objects: {', '.join(self.store)}")
+            for attributes in records:
+                self.add_record(object_name, attributes)
+
+    def contents(self) -> dict[str, Any]:
+        """Every object's records, in the seed's shape (with their ids)."""
+        with self._data:
+            names = list(self.store)
+        return {"records": {name: self.records(name) for name in names}}
 
     def records(self, object_name: str) -> list[dict[str, Any]]:
         """Every record as plain attributes (collections as lists) plus its `id`."""
@@ -869,3 +892,21 @@ def _parses(parse: Callable[[str], Any], value: Any, length: int | None = None) 
     except ValueError:
         return False
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in the foreground; the line printed names the base URL, the workspace and the key to use."""
+    parser = cli.parser(
+        "clarify", DEFAULT_PORT, "Clarify's API (schemas, records, bulk writes), in memory.", SEED_SHAPE
+    )
+    parser.add_argument("--api-key", default=DEFAULT_KEY, help="API key to accept")
+    parser.add_argument("--workspace", default=DEFAULT_SLUG, help="workspace slug")
+    args = parser.parse_args(argv)
+    fake = ClarifyFake(api_keys=[args.api_key], slug=args.workspace, port=args.port)
+    return cli.serve(
+        fake, parser, args, "Clarify fake", f"workspace {args.workspace}, API key {args.api_key}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
