@@ -27,6 +27,7 @@ from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
 from retl_shared.sink import ObjectSpec, Sink, Target
 from retl_shared.spec import parse_config, spec_schema
+from retl_shared.sync import sync_identity
 from retl_shared.writer import Route, StreamKey, WriteLoop
 
 C = TypeVar("C", bound=DestinationConfig)
@@ -47,6 +48,8 @@ class ActivationDestination(ABC, Generic[C]):
     def __init__(self, stdout: IO[bytes] | None = None) -> None:
         self.redactor = Redactor()
         self.output = Output(stdout, self.redactor)
+        # One per run: the webhook's message ids and the rejected-records folder of this sync hold it.
+        self.sync = sync_identity()
 
     # --- what a destination implements -------------------------------------------------------------
 
