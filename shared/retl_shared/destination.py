@@ -25,6 +25,7 @@ from retl_shared.errors import ConfigError, SyncError
 from retl_shared.mapping import Mapper, mapping_problems
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
+from retl_shared.rejected import open_store
 from retl_shared.sink import ObjectSpec, Sink, Target
 from retl_shared.spec import parse_config, spec_schema
 from retl_shared.sync import sync_identity
@@ -33,6 +34,8 @@ from retl_shared.writer import Route, StreamKey, WriteLoop
 C = TypeVar("C", bound=DestinationConfig)
 
 SYNC_MODES = ["append", "append_dedup", "update", "soft_delete"]
+
+log = logging.getLogger("retl.destination")
 
 
 class ActivationDestination(ABC, Generic[C]):
@@ -91,6 +94,10 @@ class ActivationDestination(ABC, Generic[C]):
         Returns notes for the user that do not fail the check (e.g. what only the first write can
         prove); they follow the success message."""
         notes = self.check_connection(config)
+        store = open_store(config.rejected_records, self.sync, self.redactor)
+        if store is not None:
+            note = store.probe()
+            notes += [note] if note else []
         objects = self._objects_for(config, config.streams)
         problems = []
         for mapping in config.streams:
@@ -129,12 +136,21 @@ class ActivationDestination(ABC, Generic[C]):
 
     def write(self, config: C, catalog: Sequence[ConfiguredStream], lines: Iterable[bytes]) -> None:
         routes = self.build_routes(config, catalog)
+        store = open_store(config.rejected_records, self.sync, self.redactor)
+        if (
+            store is not None
+        ):  # proven before anything is sent: a rejection that cannot be kept fails the sync
+            note = store.probe()
+            if note:
+                log.warning(note)
+            log.info("rejected records go to %s", store.location)
         WriteLoop(
             routes,
             self.output,
             max_concurrency=config.max_concurrency,
             dry_run=config.dry_run,
             max_rejected_ratio=config.max_rejected_ratio,
+            rejected_store=store,
         ).run(lines)
 
     # --- routing ----------------------------------------------------------------------------------------
