@@ -4,89 +4,23 @@ flushing before each state, and a store that fails mid-run."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from retl_shared.config import LocalRejectedStore, StreamMapping
+from retl_shared.config import LocalRejectedStore
 from retl_shared.errors import ConfigError
-from retl_shared.mapping import Mapper
-from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, forms
 from retl_shared.rejected import LocalStore, RejectedStore, segment
-from retl_shared.sink import ACCEPTED, BatchLimits, ObjectSpec, Outcome, Record, Sink, Target
-from retl_shared.writer import Route, StreamKey, WriteLoop
+from retl_shared.writer import StreamKey
+from tests.shared.rejections import JudgingSink, StateHook, loop, record, state, windows
 
-OBJECT = ObjectSpec("things", {"upsert": "append_dedup"})
 SECRET = "sk_live_planted_5f4e3d2c1b"
 SYNC = "run-test"
-
-
-class JudgingSink(Sink):
-    """Rejects the records a verdict names, quoting each one back in its reason as APIs do."""
-
-    def __init__(self, stream: str, rejects: Callable[[dict[str, Any]], bool], max_records: int = 3) -> None:
-        super().__init__(Target(OBJECT, "upsert", StreamMapping(stream=stream), ["id"], primary_key=["row"]))
-        self.limits = BatchLimits(max_records=max_records)
-        self.rejects = rejects
-
-    def send(self, batch: list[Record]) -> list[Outcome]:
-        return [
-            Outcome.rejected(f"HTTP 422: refused {json.dumps(r.data)}", "email")
-            if self.rejects(r.data)
-            else ACCEPTED
-            for r in batch
-        ]
-
-
-class StateHook(Output):
-    """Calls ``on_state`` with each STATE as it is written."""
-
-    def __init__(
-        self, redactor: Redactor, on_state: Callable[[dict[str, Any]], None] = lambda s: None
-    ) -> None:
-        super().__init__(io.BytesIO(), redactor)
-        self.on_state = on_state
-        self.states: list[dict[str, Any]] = []
-
-    def write(self, message: dict[str, Any]) -> None:
-        if message["type"] == "STATE":
-            self.on_state(message["state"])
-            self.states.append(message["state"])
-        super().write(message)
-
-
-def loop(output: Output, store: RejectedStore, sinks: dict[StreamKey, Sink], **kwargs: Any) -> WriteLoop:
-    routes = {
-        key: Route(key, Mapper(StreamMapping(stream=key[1]), match_key=["id"]), sink)
-        for key, sink in sinks.items()
-    }
-    return WriteLoop(
-        routes, output, rejected_store=store, max_rejected_ratio=1.0, sleep=lambda s: None, **kwargs
-    )
-
-
-def record(stream: str, data: dict[str, Any], namespace: str | None = None) -> bytes:
-    body = {
-        "stream": stream,
-        "data": data,
-        "emitted_at": 0,
-        **({"namespace": namespace} if namespace else {}),
-    }
-    return orjson.dumps({"type": "RECORD", "record": body})
-
-
-def state(stream: str, n: int, namespace: str | None = None) -> bytes:
-    descriptor = {"name": stream, **({"namespace": namespace} if namespace else {})}
-    stream_state = {"stream_descriptor": descriptor, "stream_state": {"n": n}}
-    return orjson.dumps({"type": "STATE", "state": {"type": "STREAM", "stream": stream_state}})
 
 
 def stored(directory: Path) -> dict[str, list[dict[str, Any]]]:
@@ -163,7 +97,6 @@ def test_each_state_leaves_only_once_the_rejections_before_it_are_stored(tmp_pat
     """States of a stream leave once 100 of its records were read: six windows of 100 records, every
     third one rejected, delivered by four workers in any order."""
     redactor = Redactor()
-    rejected_before: list[set[int]] = []
     stored_at_state: list[set[int]] = []
 
     def snapshot(_: dict[str, Any]) -> None:
@@ -171,11 +104,8 @@ def test_each_state_leaves_only_once_the_rejections_before_it_are_stored(tmp_pat
             {line["record"]["id"] for lines in stored(tmp_path).values() for line in lines}
         )
 
-    lines: list[bytes] = []
-    for n in range(6):
-        lines += [record("s", {"id": i, "row": i}) for i in range(100 * n, 100 * (n + 1))]
-        lines.append(state("s", n))
-        rejected_before.append({i for i in range(100 * (n + 1)) if i % 3 == 0})
+    lines = windows(6)
+    rejected_before = [{i for i in range(100 * (n + 1)) if i % 3 == 0} for n in range(6)]
     output = StateHook(redactor, snapshot)
     sink = JudgingSink("s", lambda data: data["id"] % 3 == 0, max_records=7)
     loop(output, store_at(tmp_path, redactor), {(None, "s"): sink}, max_concurrency=4).run(lines)
@@ -202,10 +132,7 @@ def test_a_store_failing_mid_run_withholds_the_state_and_fails_the_sync(
             shutil.rmtree(sync_folder)
             sync_folder.write_text("in the way")
 
-    lines: list[bytes] = []
-    for n in range(3):
-        lines += [record("s", {"id": i, "row": i}) for i in range(100 * n, 100 * (n + 1))]
-        lines.append(state("s", n))
+    lines = windows(3)
     output = StateHook(redactor, break_the_store)
     sink = JudgingSink("s", lambda data: data["id"] % 10 == 0, max_records=10)
     store = store_at(tmp_path, redactor, part_records=part_records)
@@ -313,10 +240,7 @@ def test_every_rejection_is_stored_exactly_once_across_parts_flushes_and_workers
     """The write loop calls the store under its own lock (the store has none): eight workers rejecting,
     parts rolling over and flushes at every state lose and double nothing."""
     redactor = Redactor()
-    lines: list[bytes] = []
-    for n in range(4):
-        lines += [record("s", {"id": i, "row": i}) for i in range(100 * n, 100 * (n + 1))]
-        lines.append(state("s", n))
+    lines = windows(4)
     sink = JudgingSink("s", lambda data: data["id"] % 2 == 0, max_records=5)
     store = store_at(tmp_path, redactor, part_records=17)
     loop(StateHook(redactor), store, {(None, "s"): sink}, max_concurrency=8).run(lines)
