@@ -137,10 +137,8 @@ class ActivationDestination(ABC, Generic[C]):
     def write(self, config: C, catalog: Sequence[ConfiguredStream], lines: Iterable[bytes]) -> None:
         routes = self.build_routes(config, catalog)
         store = open_store(config.rejected_records, self.sync, self.redactor)
-        if (
-            store is not None
-        ):  # proven before anything is sent: a rejection that cannot be kept fails the sync
-            note = store.probe()
+        if store is not None:
+            note = store.probe()  # before anything is sent: a rejection it cannot keep fails the sync
             if note:
                 log.warning(note)
             log.info("rejected records go to %s", store.location)
