@@ -129,11 +129,17 @@ class Smoke:
 
     def __init__(self, work: Path) -> None:
         import airbyte
-        from airbyte.caches import DuckDBCache
 
         self.airbyte = airbyte
         self.work = work
         self.db = work / "warehouse.duckdb"
+        self.raw_ids: dict[str, set[str]] = {}
+        self.result: Any = None
+
+    def connect(self) -> None:
+        """The warehouse, the source (its discover) and the cache."""
+        from airbyte.caches import DuckDBCache
+
         warehouse(
             self.db,
             "CREATE SCHEMA crm",
@@ -146,24 +152,19 @@ class Smoke:
             "primary_key": ["id"],  # lower case, as a Snowflake user may write it: resolves to ID
             "cursor_field": "updated_at",
         }
-        config = {
-            "warehouse": {"type": "duckdb", "path": str(self.db)},
-            "schemas": ["crm"],
-            "models": [model],
-        }
-        self.source = airbyte.get_source(
+        warehouse_config = {"type": "duckdb", "path": str(self.db)}
+        self.source = self.airbyte.get_source(
             "source-warehouse-model",
-            config=config,
+            config={"warehouse": warehouse_config, "schemas": ["crm"], "models": [model]},
             local_executable=str(WORKSPACE_BIN / "source-warehouse-model"),
         )
         self.source.select_all_streams()
         self.source.set_cursor_key("CONTACTS", "updated_at")  # the table stream declares no cursor
         self.source.set_primary_key("CONTACTS", "id")
-        self.cache = DuckDBCache(db_path=work / "cache.duckdb")
-        self.raw_ids: dict[str, set[str]] = {}
-        self.result: Any = None
+        self.cache = DuckDBCache(db_path=self.work / "cache.duckdb")
 
     def read(self) -> None:
+        self.connect()
         self.result = self.source.read(cache=self.cache)
         first = [
             (1, "ann@x.io", "Ann", datetime(2024, 1, 1)),
