@@ -22,7 +22,7 @@ from retl_shared.catalog import ConfiguredStream, parse_configured_catalog
 from retl_shared.config import CHANGE_COLUMNS, DestinationConfig, OnDelete, StreamMapping
 from retl_shared.deadline import quick_answers
 from retl_shared.errors import ConfigError, SyncError
-from retl_shared.mapping import Mapper, mapping_problems
+from retl_shared.mapping import Mapper, mapping_problems, resolve_columns
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
 from retl_shared.rejected import open_store
@@ -32,6 +32,7 @@ from retl_shared.sync import sync_identity
 from retl_shared.writer import Route, StreamKey, WriteLoop
 
 C = TypeVar("C", bound=DestinationConfig)
+log = logging.getLogger("retl.destination")
 
 SYNC_MODES = ["append", "append_dedup", "update", "soft_delete"]
 
@@ -175,9 +176,16 @@ class ActivationDestination(ABC, Generic[C]):
                 object_spec = self._object_for(config, mapping, objects)
                 operation = self._operation_for(mapping, object_spec, configured.destination_sync_mode)
                 columns = {c: schema for c, schema in configured.columns.items() if c not in CHANGE_COLUMNS}
-                match_key = self._match_key(mapping, object_spec, operation, configured)
+                # Columns named in another case first: the default match key comes from the renames.
+                named = resolve_columns(mapping, columns, [])
+                match_key = self._match_key(named.mapping, object_spec, operation, configured)
+                keyed = resolve_columns(named.mapping, columns, match_key)
+                for note in named.notes + keyed.notes:
+                    log.info(note)
+                mapping = keyed.mapping
+                problems += dict.fromkeys(named.problems + keyed.problems)  # both see an ambiguous name
                 problems += mapping_problems(mapping, columns, match_key)
-                mapper = Mapper(mapping, object_spec.field_types, match_key)
+                mapper = Mapper(mapping, object_spec.field_types, match_key, catalog_columns=columns)
                 keys = configured.primary_key or configured.source_defined_primary_key
                 target = Target(
                     object_spec,

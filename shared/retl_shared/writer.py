@@ -230,6 +230,16 @@ class WriteLoop:
         self._last_state_window: dict[StreamKey | None, int] = {}
         self._rejected_by_window: dict[int, Counter[StreamKey]] = {}
         self._tallies: dict[StreamKey | None, _Tally] = {}
+        # Streams by name: a record or state without a namespace (PyAirbyte replays its cache that way)
+        # is about the one configured stream of its name, whatever that stream's namespace.
+        self._by_name: dict[str, list[Route]] = {}
+        for route in routes.values():
+            self._by_name.setdefault(route.stream[1], []).append(route)
+        self._keyed = dict(routes) | {
+            (None, name): named[0]
+            for name, named in self._by_name.items()
+            if len(named) == 1 and (None, name) not in routes
+        }
         # Streams writing the same entities (object and key fields): an entity's record in one of them
         # sends the other's open batch holding that entity first, so batches go out in read order.
         scopes = Counter(route.scope for route in routes.values())
@@ -290,7 +300,7 @@ class WriteLoop:
         if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
             raise BadLine(number, 'a RECORD needs "record": {"stream": …, "data": {…}}, data an object')
         stream = (record.get("namespace"), record.get("stream", ""))
-        route = self.routes.get(stream) or self.routes.get((None, stream[1]))
+        route = self._route(number, stream)
         if route is None:
             raise BadLine(number, f"stream {stream_label(stream)!r} is not in the configured catalog")
         route.stats.read += 1
@@ -346,7 +356,7 @@ class WriteLoop:
                 record_count = sum(self._reads_since_state.values())
                 self._reads_since_state.clear()
             else:
-                stream = self._canonical(stream)
+                stream = self._canonical(number, stream)
                 record_count = self._reads_since_state.pop(stream, 0)
             first = self._last_state_window.get(stream, -1) + 1
             self._last_state_window[stream] = self._window
@@ -354,8 +364,21 @@ class WriteLoop:
             self._window += 1
             self._release_states()
 
-    def _canonical(self, stream: StreamKey) -> StreamKey:
-        route = self.routes.get(stream) or self.routes.get((None, stream[1]))
+    def _route(self, number: int, stream: StreamKey) -> Route | None:
+        """The configured stream a message is about: its own, the stream of that name without a
+        namespace, or, for a message without a namespace, the only stream of that name."""
+        route = self._keyed.get(stream) or self._keyed.get((None, stream[1]))
+        if route is None and stream[0] is None and stream[1] in self._by_name:
+            namespaces = ", ".join(sorted(str(r.stream[0]) for r in self._by_name[stream[1]]))
+            raise BadLine(
+                number,
+                f"stream {stream[1]!r} has no namespace, and the configured catalog has a stream of that "
+                f"name in each of the namespaces {namespaces}: send the namespace with each message",
+            )
+        return route
+
+    def _canonical(self, number: int, stream: StreamKey) -> StreamKey:
+        route = self._route(number, stream)
         return route.stream if route else stream
 
     # --- sending ---------------------------------------------------------------------------------------
