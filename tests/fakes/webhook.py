@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -243,12 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dedupe", action="store_true", help="ignore repeated webhook-id")
     args = parser.parse_args(argv)
 
+    printing = threading.Lock()  # the server's handler threads print concurrently: one whole line each
+
     def show(delivery: Delivery) -> None:
         req = delivery.request
-        print(f"{req.method} {req.path} {_compact(delivery)}", flush=True)
+        line = f"{req.method} {req.path} {_compact(delivery)}"
+        with printing:
+            print(line, flush=True)
 
     def rejected(req: Request, reason: str) -> None:
-        print(f"REJECTED {req.method} {req.path}: {reason}", file=sys.stderr, flush=True)
+        with printing:
+            print(f"REJECTED {req.method} {req.path}: {reason}", file=sys.stderr, flush=True)
 
     receiver = WebhookReceiver(
         args.port, args.secret, args.tolerance, args.dedupe, on_delivery=show, on_reject=rejected

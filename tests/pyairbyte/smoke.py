@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,8 +98,9 @@ class WebhookFake:
         )
         assert self.process.stdout is not None
         banner = self.process.stdout.readline()
-        assert banner.startswith("listening on http://127.0.0.1:"), banner
-        self.url = banner.split()[-1]
+        found = re.search(r" on (http://127\.0\.0\.1:\d+) ", banner)
+        assert found, f"the fake's first line names no URL: {banner!r}"
+        self.url = found.group(1)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self.lines.extend, args=(self.process.stdout,))
         self.reader.start()
