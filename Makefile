@@ -8,7 +8,7 @@ PACKAGES := shared/retl_shared source-warehouse-model/source_warehouse_model \
 	destination-webhook/destination_webhook destination-hubspot/destination_hubspot \
 	destination-customerio/destination_customerio destination-clarify/destination_clarify
 
-.PHONY: setup lint typecheck test demo bench clean
+.PHONY: setup lint typecheck test pyairbyte-test demo bench clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -27,6 +27,15 @@ typecheck: setup
 test: lint typecheck
 	$(RUN) pytest
 
+# PyAirbyte (Airbyte's Python client) runs the connectors as local executables: tests/pyairbyte/smoke.py,
+# in an environment of its own (.pyairbyte/), since PyAirbyte's pins conflict with the workspace's.
+PYAIRBYTE_ENV := .pyairbyte
+
+pyairbyte-test: setup
+	$(UV) venv --quiet --allow-existing --python 3.11 $(PYAIRBYTE_ENV)
+	$(UV) pip sync --quiet --python $(PYAIRBYTE_ENV)/bin/python tests/pyairbyte/requirements.txt
+	$(PYAIRBYTE_ENV)/bin/python tests/pyairbyte/smoke.py
+
 demo: setup
 	$(RUN) python -m tests.demo
 
@@ -34,7 +43,7 @@ bench: setup
 	$(RUN) python -m tests.bench
 
 clean:
-	rm -rf .venv .tools .demo .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .demo .bench .pyairbyte .pytest_cache .mypy_cache .ruff_cache
 
 # Connector images (.ci/containers/). `make images` builds all five with docker when a Docker engine
 # answers, else podman; IMAGE_ENGINE=docker|podman and IMAGE_BASE=airbyte|local override that

@@ -1277,8 +1277,8 @@ def test_command_line_serves_dated_paths_to_a_service_key() -> None:
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline().strip()
-        assert banner.startswith("listening on http://127.0.0.1:")
-        url = banner.removeprefix("listening on ").split(" ")[0]
+        assert banner.startswith("HubSpot fake on http://127.0.0.1:")
+        url = banner.removeprefix("HubSpot fake on ").split(" ")[0]
         headers = {"Authorization": "Bearer sk-demo"}
         resp = requests.get(f"{url}/crm/objects/2026-09/contacts", headers=headers, timeout=5)
         assert resp.status_code == 200 and resp.json() == {"results": []}

@@ -14,10 +14,7 @@ from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
 # Customer.io sends no rate-limit headers, so the limiter holds the configured ceiling (requests_per_second)
-# and a 429 pauses every worker (the kernel's rule). It counts that many requests per 1.1 s rather than
-# per second: a request reaches the server a little after the limiter let it go, and unevenly, so a
-# server counting exactly the configured rate in any one-second window would otherwise see one too many.
-LIMITER_WINDOW_SECONDS = 1.1
+# in any one-second window (the kernel's limiter adds the arrival margin) and a 429 pauses every worker.
 REGION_PATH = "/api/v1/accounts/region"
 BATCH_PATH = "/api/v2/batch"
 
@@ -28,7 +25,7 @@ class CustomerIoClient(ApiClient):
             config.track_url,
             redactor=redactor,
             headers={"Content-Type": "application/json"},
-            rate_limiter=RateLimiter(config.requests_per_second, LIMITER_WINDOW_SECONDS),
+            rate_limiter=RateLimiter(config.requests_per_second, 1.0),
             pool_size=config.max_concurrency,
         )
         self.session.auth = (config.site_id, config.api_key)

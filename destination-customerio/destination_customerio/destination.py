@@ -1,17 +1,22 @@
-"""destination-customerio: warehouse models into Customer.io people, events and custom objects."""
+"""destination-customerio: warehouse models into Customer.io people, events and custom objects.
+
+The client and the sinks (and with them requests) are imported where they are used, so that `spec`,
+which needs none of them, starts as fast as the source's.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from destination_customerio.catalog import OBJECTS
-from destination_customerio.client import CustomerIoClient
 from destination_customerio.config import CustomerIoConfig, CustomerIoStreamMapping
-from destination_customerio.sink import SINKS
 from retl_shared.destination import ActivationDestination
 from retl_shared.errors import ConfigError
 from retl_shared.sink import ObjectSpec, Sink, Target
+
+if TYPE_CHECKING:
+    from destination_customerio.client import CustomerIoClient
 
 
 class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
@@ -25,6 +30,8 @@ class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
 
     def client(self, config: CustomerIoConfig) -> CustomerIoClient:
         """One client per run: one rate limiter and one connection pool shared by every stream."""
+        from destination_customerio.client import CustomerIoClient
+
         if self._client is None:
             self._client = CustomerIoClient(config, self.redactor)
         return self._client
@@ -49,6 +56,8 @@ class DestinationCustomerIo(ActivationDestination[CustomerIoConfig]):
         return [spec for spec in OBJECTS if names is None or spec.name in names]
 
     def create_sink(self, config: CustomerIoConfig, target: Target) -> Sink:
+        from destination_customerio.sink import SINKS
+
         mapping = target.mapping
         if not isinstance(mapping, CustomerIoStreamMapping):
             mapping = CustomerIoStreamMapping.model_validate(mapping.model_dump())

@@ -18,9 +18,6 @@ from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
 WINDOW_SECONDS = 10.0
-# HubSpot counts a request when it arrives, a little after we count it: a window a quarter second
-# longer than HubSpot's keeps requests sent at the window's edge from being refused with a 429.
-CLIENT_WINDOW_SECONDS = WINDOW_SECONDS + 0.25
 SEARCH_PER_SECOND = 4  # the search API's own limit, on top of the app's
 
 LEGACY = "legacy"
@@ -88,7 +85,7 @@ class HubSpotClient(ApiClient):
             config.api_base_url,
             redactor=redactor,
             headers={"Content-Type": "application/json"},
-            rate_limiter=RateLimiter(config.rate_limit_per_10s, CLIENT_WINDOW_SECONDS),
+            rate_limiter=RateLimiter(config.rate_limit_per_10s, WINDOW_SECONDS),
             pool_size=config.max_concurrency,
         )
         self.search_limiter = RateLimiter(SEARCH_PER_SECOND, 1.0)
@@ -239,7 +236,7 @@ class HubSpotClient(ApiClient):
         interval = _int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
         if self.rate_limiter is None or maximum is None:
             return
-        self.rate_limiter.adapt(maximum, interval / 1000 + 0.25 if interval else None)
+        self.rate_limiter.adapt(maximum, interval / 1000 if interval else None)
         if _int(headers.get("X-HubSpot-RateLimit-Remaining")) == 0 and not self.rate_limiter.saturated():
             # Our window has room but HubSpot's has none: another app shares the account's limit.
             self.rate_limiter.pause(1.0)

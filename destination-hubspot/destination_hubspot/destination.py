@@ -1,17 +1,23 @@
-"""destination-hubspot: warehouse models into HubSpot CRM objects."""
+"""destination-hubspot: warehouse models into HubSpot CRM objects.
+The client, the catalog reader and the sinks (and with them requests) are imported where they are
+used, so that `spec`, which needs none of them, starts as fast as the source's.
+"""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from destination_hubspot.catalog import ObjectCatalog
-from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotConfig, HubSpotStreamMapping
-from destination_hubspot.sink import HubSpotSink
 from retl_shared.destination import ActivationDestination
 from retl_shared.errors import ConfigError
 from retl_shared.sink import ObjectSpec, Sink, Target
+
+if TYPE_CHECKING:
+    from destination_hubspot.catalog import ObjectCatalog
+    from destination_hubspot.client import HubSpotClient
+    from destination_hubspot.sink import HubSpotSink
 
 
 class DestinationHubSpot(ActivationDestination[HubSpotConfig]):
@@ -27,11 +33,15 @@ class DestinationHubSpot(ActivationDestination[HubSpotConfig]):
 
     def client(self, config: HubSpotConfig) -> HubSpotClient:
         """One client per run: one rate limiter and one connection pool shared by every stream."""
+        from destination_hubspot.client import HubSpotClient
+
         if self._client is None:
             self._client = HubSpotClient(config, self.redactor)
         return self._client
 
     def catalog(self, config: HubSpotConfig) -> ObjectCatalog:
+        from destination_hubspot.catalog import ObjectCatalog
+
         if self._catalog is None:
             self._catalog = ObjectCatalog(self.client(config))
         return self._catalog
@@ -89,6 +99,8 @@ class DestinationHubSpot(ActivationDestination[HubSpotConfig]):
         return self.catalog(config).names()
 
     def create_sink(self, config: HubSpotConfig, target: Target) -> Sink:
+        from destination_hubspot.sink import HubSpotSink
+
         mapping = target.mapping
         if not isinstance(mapping, HubSpotStreamMapping):
             mapping = HubSpotStreamMapping.model_validate(mapping.model_dump())

@@ -6,11 +6,8 @@ which needs neither, starts as fast as the source's.
 
 from __future__ import annotations
 
-from typing import IO
-
 from destination_webhook.catalog import ENDPOINT, endpoint
 from destination_webhook.config import WebhookConfig, WebhookStreamMapping
-from destination_webhook.signing import sync_identity
 from retl_shared.destination import ActivationDestination
 from retl_shared.sink import ObjectSpec, Sink, Target
 
@@ -19,10 +16,6 @@ class DestinationWebhook(ActivationDestination[WebhookConfig]):
     name = "destination-webhook"
     config_model = WebhookConfig
     single_object = ENDPOINT
-
-    def __init__(self, stdout: IO[bytes] | None = None) -> None:
-        super().__init__(stdout)
-        self.sync = sync_identity()  # one per run: every message id of this sync holds it
 
     def check_connection(self, config: WebhookConfig) -> list[str]:
         """Probe every fixed URL with the check method, judging each answer like a delivery's. Templated

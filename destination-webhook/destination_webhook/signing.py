@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-import secrets
 import time
 from collections.abc import Callable, Iterable
 
@@ -23,16 +21,6 @@ def decode_secret(secret: str) -> bytes:
     if not key:
         raise ValueError("empty key")
     return key
-
-
-def sync_identity() -> str:
-    """This sync: Airbyte's job and attempt (the platform passes them to the connector's environment as
-    WORKER_JOB_ID and WORKER_JOB_ATTEMPT, io.airbyte.config.WorkerEnvConstants), else a random nonce of
-    this process. Every attempt re-reads from the last state, so the attempt must be part of it."""
-    job = os.environ.get("WORKER_JOB_ID")
-    if job:
-        return f"job-{job}-attempt-{os.environ.get('WORKER_JOB_ATTEMPT', '0')}"
-    return f"run-{secrets.token_hex(8)}"
 
 
 def message_id(sync: str, stream: str, url: str, lines: Iterable[int]) -> str:

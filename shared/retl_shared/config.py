@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -238,6 +238,73 @@ class StreamMapping(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
+def _bucket(value: str) -> str:
+    """A bucket's name alone: ``s3://`` or a path in it is a paste of the wrong thing (the path goes in
+    Prefix); S3's own naming rules are left to the store, as S3-compatible stores differ."""
+    if not value or "/" in value or any(c.isspace() for c in value):
+        raise PydanticCustomError(
+            "bucket",
+            "{shown} is not a bucket name: give the name alone (e.g. my-bucket), the folder in Prefix",
+            {"shown": repr(value[:100])},
+        )
+    return value
+
+
+class NoRejectedStore(BaseModel):
+    model_config = ConfigDict(title="None (logged only)", extra="forbid")
+    storage_type: Literal["none"] = "none"
+
+
+class LocalRejectedStore(BaseModel):
+    model_config = ConfigDict(title="Local directory", extra="forbid")
+    storage_type: Literal["local"] = "local"
+    path: str = Field(
+        min_length=1,
+        title="Directory",
+        description="Where the JSONL files go, e.g. /data/retl/rejected (created if missing); in a "
+        "container, a mounted volume.",
+    )
+
+
+class S3RejectedStore(BaseModel):
+    model_config = ConfigDict(title="S3 or S3-compatible", extra="forbid")
+    storage_type: Literal["s3"] = "s3"
+    bucket: Annotated[str, AfterValidator(_bucket)] = Field(title="Bucket", description="e.g. my-bucket")
+    prefix: str = Field(
+        "", title="Prefix", description="Folder in the bucket the files go under, e.g. retl/rejected."
+    )
+    region: str | None = Field(
+        None, title="Region", description="e.g. eu-west-1; by default, AWS's configuration (AWS_REGION)."
+    )
+    access_key_id: Token | None = secret(
+        default=None,
+        title="Access key ID",
+        description="With the secret access key; leave both empty to use AWS's default credentials "
+        "(environment, profile, instance or pod role).",
+    )
+    secret_access_key: Token | None = secret(default=None, title="Secret access key")
+    endpoint_url: HttpUrl | None = Field(
+        None,
+        title="Endpoint URL",
+        description="For an S3-compatible store (MinIO, Ceph, R2…), e.g. https://minio.internal:9000; "
+        "empty for AWS.",
+    )
+
+    @model_validator(mode="after")
+    def _both_keys_or_neither(self) -> S3RejectedStore:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise PydanticCustomError(
+                "keys",
+                "give both access_key_id and secret_access_key, or neither (AWS's default credentials)",
+            )
+        return self
+
+
+RejectedRecords = Annotated[
+    NoRejectedStore | LocalRejectedStore | S3RejectedStore, Field(discriminator="storage_type")
+]
+
+
 class DestinationConfig(BaseModel):
     """Settings every destination has; subclasses add credentials and vendor options."""
 
@@ -275,6 +342,13 @@ class DestinationConfig(BaseModel):
         le=1,
         title="Max rejected ratio",
         description="Fail the sync when more than this share of its records is rejected (0.1 = 10 %).",
+    )
+    rejected_records: RejectedRecords = Field(
+        default_factory=NoRejectedStore,
+        title="Rejected records",
+        description="Where to keep every rejected record (stream, keys, field, reason and the record as "
+        "read, secrets masked) as JSONL files under {sync id}/{namespace}/{stream}/: a local directory "
+        "or an S3 bucket. By default they are only counted, and the first 100 per stream logged.",
     )
 
     def mapping_for(self, stream: str, namespace: str | None) -> StreamMapping | None:

@@ -22,16 +22,21 @@ from retl_shared.catalog import ConfiguredStream, parse_configured_catalog
 from retl_shared.config import CHANGE_COLUMNS, DestinationConfig, OnDelete, StreamMapping
 from retl_shared.deadline import quick_answers
 from retl_shared.errors import ConfigError, SyncError
-from retl_shared.mapping import Mapper, mapping_problems
+from retl_shared.mapping import Mapper, mapping_problems, resolve_columns
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
+from retl_shared.rejected import open_store
 from retl_shared.sink import ObjectSpec, Sink, Target
 from retl_shared.spec import parse_config, spec_schema
+from retl_shared.sync import sync_identity
 from retl_shared.writer import Route, StreamKey, WriteLoop
 
 C = TypeVar("C", bound=DestinationConfig)
+log = logging.getLogger("retl.destination")
 
 SYNC_MODES = ["append", "append_dedup", "update", "soft_delete"]
+
+log = logging.getLogger("retl.destination")
 
 
 class ActivationDestination(ABC, Generic[C]):
@@ -47,6 +52,8 @@ class ActivationDestination(ABC, Generic[C]):
     def __init__(self, stdout: IO[bytes] | None = None) -> None:
         self.redactor = Redactor()
         self.output = Output(stdout, self.redactor)
+        # One per run: the webhook's message ids and the rejected-records folder of this sync hold it.
+        self.sync = sync_identity()
 
     # --- what a destination implements -------------------------------------------------------------
 
@@ -88,6 +95,10 @@ class ActivationDestination(ABC, Generic[C]):
         Returns notes for the user that do not fail the check (e.g. what only the first write can
         prove); they follow the success message."""
         notes = self.check_connection(config)
+        store = open_store(config.rejected_records, self.sync, self.redactor)
+        if store is not None:
+            note = store.probe()
+            notes += [note] if note else []
         objects = self._objects_for(config, config.streams)
         problems = []
         for mapping in config.streams:
@@ -126,12 +137,19 @@ class ActivationDestination(ABC, Generic[C]):
 
     def write(self, config: C, catalog: Sequence[ConfiguredStream], lines: Iterable[bytes]) -> None:
         routes = self.build_routes(config, catalog)
+        store = open_store(config.rejected_records, self.sync, self.redactor)
+        if store is not None:
+            note = store.probe()  # before anything is sent: a rejection it cannot keep fails the sync
+            if note:
+                log.warning(note)
+            log.info("rejected records go to %s", store.location)
         WriteLoop(
             routes,
             self.output,
             max_concurrency=config.max_concurrency,
             dry_run=config.dry_run,
             max_rejected_ratio=config.max_rejected_ratio,
+            rejected_store=store,
         ).run(lines)
 
     # --- routing ----------------------------------------------------------------------------------------
@@ -158,9 +176,16 @@ class ActivationDestination(ABC, Generic[C]):
                 object_spec = self._object_for(config, mapping, objects)
                 operation = self._operation_for(mapping, object_spec, configured.destination_sync_mode)
                 columns = {c: schema for c, schema in configured.columns.items() if c not in CHANGE_COLUMNS}
-                match_key = self._match_key(mapping, object_spec, operation, configured)
+                # Columns named in another case first: the default match key comes from the renames.
+                named = resolve_columns(mapping, columns, [])
+                match_key = self._match_key(named.mapping, object_spec, operation, configured)
+                keyed = resolve_columns(named.mapping, columns, match_key)
+                for note in named.notes + keyed.notes:
+                    log.info(note)
+                mapping = keyed.mapping
+                problems += dict.fromkeys(named.problems + keyed.problems)  # both see an ambiguous name
                 problems += mapping_problems(mapping, columns, match_key)
-                mapper = Mapper(mapping, object_spec.field_types, match_key)
+                mapper = Mapper(mapping, object_spec.field_types, match_key, catalog_columns=columns)
                 keys = configured.primary_key or configured.source_defined_primary_key
                 target = Target(
                     object_spec,

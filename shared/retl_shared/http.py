@@ -34,7 +34,7 @@ from urllib3.exceptions import NewConnectionError
 
 from retl_shared.deadline import BUDGET
 from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, TransientError
-from retl_shared.ratelimit import RateLimiter
+from retl_shared.ratelimit import RateLimiter, Slot
 from retl_shared.redaction import Redactor
 
 log = logging.getLogger("retl.http")
@@ -239,13 +239,12 @@ class ApiClient:
         throttled = False
         for attempt in range(self.max_retries + 1):
             wait_here: float | None = None
-            if self.rate_limiter is not None:
-                self.rate_limiter.acquire()
+            slot = self.rate_limiter.acquire() if self.rate_limiter is not None else None
             extra = self.attempt_headers(kwargs.get("headers") or {}, kwargs.get("data"))
             if extra:
                 kwargs["headers"] = {**(kwargs.get("headers") or {}), **extra}
             try:
-                response = self.session.request(method, url, **kwargs)
+                response = self._exchange(method, url, slot, kwargs)
             except requests.exceptions.SSLError as exc:
                 raise self.tls_error(url, exc) from None
             except requests.exceptions.InvalidHeader:
@@ -322,6 +321,16 @@ class ApiClient:
             f"Gave up after {self.max_retries + 1} attempts: {problem}. The API {state}; "
             "the platform will retry the sync."
         )
+
+    def _exchange(
+        self, method: str, url: str, slot: Slot | None, kwargs: dict[str, Any]
+    ) -> requests.Response:
+        """One HTTP exchange; its rate-limit slot learns when the answer (or the failure) came back."""
+        try:
+            return self.session.request(method, url, **kwargs)
+        finally:
+            if slot is not None and self.rate_limiter is not None:
+                self.rate_limiter.answered(slot)
 
     def _safe(self, text: str) -> str:
         return self.redactor.redact(text)

@@ -2,15 +2,22 @@
 
 A ``Mapper`` is built once per stream; ``map`` runs once per record, so it does no lookups it
 could have done at build time.
+
+Column names that differ only in case resolve: Snowflake upper-cases unquoted names, DuckDB keeps
+them as written, and PyAirbyte replays its cache's columns in lower case under a catalog that keeps
+the source's case. ``resolve_columns`` spells the mapping's column names as the stream does, once
+against the catalog's columns at write start, and once more against the stream's first record.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,6 +25,7 @@ import orjson
 
 from retl_shared.config import (
     CHANGE_COLUMN,
+    CHANGE_COLUMNS,
     Change,
     FieldType,
     NullPolicy,
@@ -25,7 +33,10 @@ from retl_shared.config import (
     StreamMapping,
     UnmappedColumns,
 )
-from retl_shared.templates import TemplateFailed, compile_template
+from retl_shared.errors import ConfigError
+from retl_shared.templates import TemplateFailed, compile_template, referenced_columns, rename_columns
+
+log = logging.getLogger("retl.mapping")
 
 
 class MappingError(ValueError):
@@ -177,14 +188,28 @@ def _excerpt(value: Any, limit: int = 40) -> str:
 
 
 class Mapper:
-    """Maps one stream's records to destination fields and extracts their match key."""
+    """Maps one stream's records to destination fields and extracts their match key.
+
+    Given ``catalog_columns`` (the write path), the column names are resolved once more against the
+    stream's first record, for records that spell their columns otherwise than the catalog (or a
+    catalog that lists none): see ``resolve_columns``.
+    """
 
     def __init__(
         self,
         mapping: StreamMapping,
         field_types: Mapping[str, FieldType] | None = None,
         match_key: list[str] | None = None,
+        catalog_columns: Collection[str] | None = None,
     ) -> None:
+        self.mapping = mapping
+        self._field_types = field_types
+        self.match_key = list(match_key or [])
+        self._catalog_columns = catalog_columns
+        self._resolve_pending = catalog_columns is not None
+        self._build(mapping)
+
+    def _build(self, mapping: StreamMapping) -> None:
         self.renames = dict(mapping.fields)
         self.pass_through = mapping.unmapped_columns is UnmappedColumns.pass_through
         self.clear_nulls = mapping.nulls is NullPolicy.clear
@@ -193,14 +218,34 @@ class Mapper:
             target: compile_template(source, f"stream {mapping.stream!r}: the template for {target!r}")
             for target, source in mapping.templates.items()
         }
-        self.match_key = list(match_key or [])
         self.on_delete = mapping.on_delete
         self.send = frozenset(mapping.send)
-        types = {**(field_types or {}), **mapping.field_types}
+        types = {**(self._field_types or {}), **mapping.field_types}
         self.coercions = {name: COERCIONS[kind] for name, kind in types.items() if kind in COERCIONS}
         for name in self.match_key:
             if self.coercions.get(name) is _to_string:
                 self.coercions[name] = _to_key
+
+    def _resolve_from(self, record: Mapping[str, Any]) -> None:
+        """Resolve the column names against a record's (the stream's first; the first few when they are
+        deleted rows of a diff, which carry only their keys). Raises ConfigError for an ambiguous name."""
+        self._resolve_pending = record.get(CHANGE_COLUMN) == Change.deleted
+        # Names the catalog itself has in several cases are left to the exact spelling the config uses.
+        ambiguous = _folded(self._catalog_columns or ())
+        resolved = resolve_columns(
+            self.mapping,
+            [column for column in record if column not in CHANGE_COLUMNS],
+            self.match_key,
+            keep={fold for fold, names in ambiguous.items() if len(names) > 1},
+            what="in its first record",
+        )
+        if resolved.problems:
+            raise ConfigError("The stream mapping is not valid: " + "; ".join(resolved.problems))
+        if resolved.notes:
+            for note in resolved.notes:
+                log.info(note)
+            self.mapping = resolved.mapping
+            self._build(resolved.mapping)
 
     def treatment(self, record: Mapping[str, Any]) -> tuple[str | None, bool, bool]:
         """What to do with a record of a diff-mode source, by its `_retl_change`: (why it is skipped, or
@@ -220,8 +265,11 @@ class Mapper:
     def map(
         self, record: Mapping[str, Any], clear: bool = False
     ) -> tuple[dict[str, Any], tuple[Any, ...] | None]:
-        """The mapped fields and the match key (None when the stream has none); raises MappingError.
-        ``clear`` sends every null as a null (a deleted row's fields), whatever the null policy."""
+        """The mapped fields and the match key (None when the stream has none); raises MappingError
+        (ConfigError when the first record makes a column name ambiguous). ``clear`` sends every null
+        as a null (a deleted row's fields), whatever the null policy."""
+        if self._resolve_pending:
+            self._resolve_from(record)
         out: dict[str, Any] = {}
         renames = self.renames
         put = self._put_clearing if clear else self._put
@@ -272,11 +320,98 @@ class Mapper:
         return key
 
 
-# --- checks against the stream's columns ---------------------------------------------------------------
+# --- resolving column names and checking them against the stream's columns ---------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A mapping whose column names are spelled as the stream spells them."""
+
+    mapping: StreamMapping
+    notes: list[str] = field(default_factory=list)  # one INFO line per resolved name
+    problems: list[str] = field(default_factory=list)  # names that match several columns
+
+
+def resolve_columns(
+    mapping: StreamMapping,
+    columns: Collection[str],
+    match_key: list[str],
+    keep: Collection[str] = (),
+    what: str = "",
+) -> Resolved:
+    """The mapping with each name that means a column and is not one resolved to the one column that
+    differs from it only in case; a name that matches several such columns is a problem.
+
+    Names that mean a column: `fields`' keys and the columns templates read (``record.NAME``). The
+    match key and `field_types` name destination fields: one that the mapping does not produce, while a
+    passed-through column differs from it only in case, gets that column renamed to it, so the field
+    keeps the config's spelling. ``keep``: case-folded names left unresolved. Nothing changes without
+    columns.
+    """
+    label = f"stream {mapping.stream!r}" + (f" {what}" if what else "")
+    by_fold = _folded(columns)
+    present = set(columns)
+    notes: list[str] = []
+    problems: list[str] = []
+
+    def matches(name: str, candidates: Collection[str], role: str) -> str | None:
+        """The one candidate differing from ``name`` only in case (a problem when several do)."""
+        if name in present or name.casefold() in keep:
+            return None
+        found = sorted(c for c in by_fold.get(name.casefold(), []) if c in candidates)
+        if len(found) > 1:
+            shown = " and ".join(repr(c) for c in found)
+            problems.append(
+                f"{label}: {role} {name!r} matches the columns {shown}, which differ only in case; "
+                "write it exactly as one of them"
+            )
+        return found[0] if len(found) == 1 else None
+
+    def note(name: str, column: str, role: str) -> None:
+        notes.append(f"column {name!r} resolved to {column!r} in {label} ({role}; only the case differs)")
+
+    fields: dict[str, str] = {}
+    for column, target in mapping.fields.items():
+        actual = matches(column, present, "`fields` names column")
+        if actual is None or actual in mapping.fields:
+            fields[column] = target
+        else:
+            note(column, actual, "`fields`")
+            fields[actual] = target
+    templates: dict[str, str] = {}
+    for target, source in mapping.templates.items():
+        renames = {}
+        for name in referenced_columns(source):
+            actual = matches(name, present, f"the template for {target!r} reads column")
+            if actual is not None:
+                note(name, actual, f"the template for {target!r}")
+                renames[name] = actual
+        templates[target] = rename_columns(source, renames) if renames else source
+    if mapping.unmapped_columns is UnmappedColumns.pass_through:
+        produced = set(fields.values()) | set(mapping.static_values) | set(templates)
+        produced |= present - set(fields)
+        for name in dict.fromkeys([*match_key, *mapping.field_types]):
+            role = "match key" if name in match_key else "`field_types`"
+            actual = None if name in produced else matches(name, present - set(fields), f"{role} field")
+            if actual is not None:
+                note(name, actual, f"{role}, sent as {name!r}")
+                fields[actual] = name
+                produced.add(name)
+    if not notes:
+        return Resolved(mapping, notes, problems)
+    return Resolved(mapping.model_copy(update={"fields": fields, "templates": templates}), notes, problems)
+
+
+def _folded(columns: Iterable[str]) -> dict[str, list[str]]:
+    by_fold: dict[str, list[str]] = {}
+    for column in columns:
+        by_fold.setdefault(column.casefold(), []).append(column)
+    return by_fold
 
 
 def mapping_problems(mapping: StreamMapping, columns: Mapping[str, Any], match_key: list[str]) -> list[str]:
-    """What in a mapping cannot work with the stream's columns (from the configured catalog).
+    """What in a mapping cannot work with the stream's columns (from the configured catalog), once
+    ``resolve_columns`` spelled them as the stream does (names it found ambiguous, it reported).
 
     Nothing is checked when the catalog lists no columns. Found at write start, before anything is
     sent: such a mistake would otherwise reject every record.
@@ -284,31 +419,31 @@ def mapping_problems(mapping: StreamMapping, columns: Mapping[str, Any], match_k
     if not columns:
         return []
     label = f"stream {mapping.stream!r}"
+    twins = {fold for fold, names in _folded(columns).items() if len(names) > 1}
     problems = [
         f"{label}: `fields` names column {column!r}, which the stream does not have{_hint(column, columns)}"
         for column in mapping.fields
-        if column not in columns
+        if column not in columns and column.casefold() not in twins
     ]
     produced = set(mapping.fields.values()) | set(mapping.static_values) | set(mapping.templates)
+    passing = set()
     if mapping.unmapped_columns is UnmappedColumns.pass_through:
-        produced |= {column for column in columns if column not in mapping.fields}
+        passing = {column for column in columns if column not in mapping.fields}
+        produced |= passing
     problems += [
         f"{label}: match key {name!r} is not a field this mapping produces{_hint(name, produced)}"
         for name in match_key
-        if name not in produced
+        if name not in produced and not (passing and name.casefold() in twins)
     ]
     return problems
 
 
 def _hint(name: str, names: Iterable[str]) -> str:
-    """The closest names, saying so when only the case differs (Snowflake upper-cases unquoted names)."""
+    """The closest names; a destination field that differs only in case is not the same field."""
     names = list(names)
-    same_case = [n for n in names if n.lower() == name.lower()]
+    same_case = [n for n in names if n.casefold() == name.casefold()]
     if same_case:
-        return (
-            f" (did you mean {same_case[0]!r}? names are compared exactly, and warehouses differ in case: "
-            "Snowflake upper-cases unquoted names, DuckDB keeps them as written)"
-        )
+        return f" (did you mean {same_case[0]!r}? a field's name must match exactly)"
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     if close:
         return f" (closest: {', '.join(close)})"

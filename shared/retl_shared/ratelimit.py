@@ -4,14 +4,34 @@ A sliding window (at most N requests in any W seconds) rather than a token bucke
 vendors we talk to (HubSpot's TEN_SECONDLY_ROLLING) count that way: a bucket that refills
 continuously would burst past a rolling window's ceiling. ``pause`` stops every caller at once
 after a 429, so concurrent workers do not each discover the limit (no retry storms).
+
+A server counts a request when it arrives, some time after the limiter let it go and before its
+answer came back. So each request holds its slot until a window after the latest moment it can
+have arrived: its answer, when that comes within the arrival margin, else its sending plus the
+margin (a request is assumed to reach the server within the margin). Fast answers make the limit
+exact whatever the jitter; the margin (50 ms, or 2.5 % of a longer window: 250 ms of HubSpot's
+10 s) bounds the cost to about 5 % of a one-second window. A 429 that slips through anyway pauses
+everyone and is retried.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+
+ARRIVAL_MARGIN_SECONDS = 0.05
+ARRIVAL_MARGIN_SHARE = 0.025
+
+
+@dataclass
+class Slot:
+    """One request's place in the window, from its sending until a window after it arrived."""
+
+    sent: float
+    free_at: float
+    waited: float  # seconds the caller waited for it
 
 
 class RateLimiter:
@@ -28,35 +48,46 @@ class RateLimiter:
         self.per_seconds = per_seconds
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._held: list[Slot] = []
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Block until a request may go; return the seconds waited."""
+    @property
+    def arrival_margin(self) -> float:
+        return max(ARRIVAL_MARGIN_SECONDS, ARRIVAL_MARGIN_SHARE * self.per_seconds)
+
+    def _release_expired(self, now: float) -> None:
+        self._held = [slot for slot in self._held if slot.free_at > now]
+
+    def acquire(self) -> Slot:
+        """Block until a request may go; the slot it holds (``answered`` frees it sooner)."""
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
-                while self._sent and self._sent[0] <= now - self.per_seconds:
-                    self._sent.popleft()
+                self._release_expired(now)
                 if now < self._paused_until:
                     wait = self._paused_until - now
-                elif len(self._sent) < self.max_requests:
-                    self._sent.append(now)
-                    return waited
+                elif len(self._held) < self.max_requests:
+                    slot = Slot(now, now + self.arrival_margin + self.per_seconds, waited)
+                    self._held.append(slot)
+                    return slot
                 else:
-                    wait = self._sent[0] + self.per_seconds - now
+                    wait = min(slot.free_at for slot in self._held) - now
             self._sleep(wait)
             waited += wait
+
+    def answered(self, slot: Slot) -> None:
+        """The request's answer (or failure) came back: it arrived by now, if not by its margin."""
+        with self._lock:
+            arrived_by = min(self._clock(), slot.sent + self.arrival_margin)
+            slot.free_at = min(slot.free_at, arrived_by + self.per_seconds)
 
     def saturated(self) -> bool:
         """Whether our own window is full: then a server saying "none left" is just agreeing with us."""
         with self._lock:
-            now = self._clock()
-            while self._sent and self._sent[0] <= now - self.per_seconds:
-                self._sent.popleft()
-            return len(self._sent) >= self.max_requests
+            self._release_expired(self._clock())
+            return len(self._held) >= self.max_requests
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (the server said so: Retry-After, or no quota left)."""

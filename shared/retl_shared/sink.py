@@ -91,6 +91,7 @@ class Record:
     identity: tuple[Any, ...] | None = None
     line: int = 0  # its input line: where it stands in this sync (a message id can be made from it)
     deleted: bool = False  # the row left the model and `on_delete` removes its entity (archive/delete)
+    source: dict[str, Any] | None = None  # the data as read: a rejection names its row by it, and keeps it
 
 
 @dataclass(frozen=True)

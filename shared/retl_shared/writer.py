@@ -32,13 +32,16 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retl_shared.config import CHANGE_COLUMN, CHANGE_COLUMNS
 from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, SyncError, TransientError
 from retl_shared.mapping import Mapper, MappingError
 from retl_shared.protocol import WRITE_SUMMARY, BadLine, Output, read_messages, state_stream_key
 from retl_shared.sink import ACCEPTED, BatchLimits, Outcome, Record, Result, Sink
+
+if TYPE_CHECKING:
+    from retl_shared.rejected import RejectedStore
 
 log = logging.getLogger("retl.writer")
 
@@ -78,6 +81,7 @@ class Route:
         self.limits = BatchLimits(max_records, limits.max_bytes, limits.max_record_bytes)
         # Entities are the object's records compared by its key fields, whichever stream writes them.
         self.scope = (sink.object.name, tuple(mapper.match_key))
+        self.primary_key = sink.target.primary_key  # source columns that name a row, from the catalog
         self.stats = StreamStats()
         self.batch: list[Record] = []
         self.batch_bytes = 0
@@ -131,7 +135,15 @@ class Route:
         if limits.max_bytes and self.batch_bytes + size - earlier.size > limits.max_bytes:
             return None
         return Record(
-            later.stream, data, later.key, size, later.window, later.identity, later.line, later.deleted
+            later.stream,
+            data,
+            later.key,
+            size,
+            later.window,
+            later.identity,
+            later.line,
+            later.deleted,
+            later.source,
         )
 
     def _append(self, record: Record) -> None:
@@ -195,6 +207,7 @@ class WriteLoop:
         retry_backoff: float = 1.0,
         progress_interval: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        rejected_store: RejectedStore | None = None,
     ) -> None:
         self.routes = routes
         self.output = output
@@ -217,12 +230,25 @@ class WriteLoop:
         self._last_state_window: dict[StreamKey | None, int] = {}
         self._rejected_by_window: dict[int, Counter[StreamKey]] = {}
         self._tallies: dict[StreamKey | None, _Tally] = {}
+        # Streams by name: a record or state without a namespace (PyAirbyte replays its cache that way)
+        # is about the one configured stream of its name, whatever that stream's namespace.
+        self._by_name: dict[str, list[Route]] = {}
+        for route in routes.values():
+            self._by_name.setdefault(route.stream[1], []).append(route)
+        self._keyed = dict(routes) | {
+            (None, name): named[0]
+            for name, named in self._by_name.items()
+            if len(named) == 1 and (None, name) not in routes
+        }
         # Streams writing the same entities (object and key fields): an entity's record in one of them
         # sends the other's open batch holding that entity first, so batches go out in read order.
         scopes = Counter(route.scope for route in routes.values())
         self._shared_scopes = {scope for scope, count in scopes.items() if count > 1}
         self._open_holders: dict[tuple[Any, ...], Route] = {}
         self._failure: BaseException | None = None
+        # Where every rejection is kept (when configured); the record being read, for those before sending.
+        self._store = rejected_store
+        self._reading: dict[str, Any] | None = None
         self._states_emitted = 0
         self._states_withheld = 0
         self._started = time.monotonic()
@@ -243,7 +269,8 @@ class WriteLoop:
                         break
                     kind = message["type"]
                     if kind == "RECORD":
-                        self._on_record(number, message.get("record"))
+                        self._reading = message.get("record")
+                        self._on_record(number, self._reading)
                     elif kind == "STATE":
                         self._on_state(number, message.get("state"))
             except BadLine as bad:
@@ -266,13 +293,14 @@ class WriteLoop:
             for stream, tally in self._tallies.items():
                 if tally.deferred:
                     self._judge(stream, tally)
+            self._rejections_stored()  # those after the last state too: what is reported is stored
         self._raise_failure()
 
     def _on_record(self, number: int, record: Any) -> None:
         if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
             raise BadLine(number, 'a RECORD needs "record": {"stream": …, "data": {…}}, data an object')
         stream = (record.get("namespace"), record.get("stream", ""))
-        route = self.routes.get(stream) or self.routes.get((None, stream[1]))
+        route = self._route(number, stream)
         if route is None:
             raise BadLine(number, f"stream {stream_label(stream)!r} is not in the configured catalog")
         route.stats.read += 1
@@ -309,7 +337,9 @@ class WriteLoop:
             if holder is not None and holder is not route and identity in holder.positions:
                 self._submit(holder, holder.take())
             self._open_holders[identity] = route
-        closed = route.add(Record(route.stream, data, key, size, self._window, identity, number, deleted))
+        closed = route.add(
+            Record(route.stream, data, key, size, self._window, identity, number, deleted, record["data"])
+        )
         if closed:
             self._submit(route, closed)
 
@@ -326,7 +356,7 @@ class WriteLoop:
                 record_count = sum(self._reads_since_state.values())
                 self._reads_since_state.clear()
             else:
-                stream = self._canonical(stream)
+                stream = self._canonical(number, stream)
                 record_count = self._reads_since_state.pop(stream, 0)
             first = self._last_state_window.get(stream, -1) + 1
             self._last_state_window[stream] = self._window
@@ -334,8 +364,21 @@ class WriteLoop:
             self._window += 1
             self._release_states()
 
-    def _canonical(self, stream: StreamKey) -> StreamKey:
-        route = self.routes.get(stream) or self.routes.get((None, stream[1]))
+    def _route(self, number: int, stream: StreamKey) -> Route | None:
+        """The configured stream a message is about: its own, the stream of that name without a
+        namespace, or, for a message without a namespace, the only stream of that name."""
+        route = self._keyed.get(stream) or self._keyed.get((None, stream[1]))
+        if route is None and stream[0] is None and stream[1] in self._by_name:
+            namespaces = ", ".join(sorted(str(r.stream[0]) for r in self._by_name[stream[1]]))
+            raise BadLine(
+                number,
+                f"stream {stream[1]!r} has no namespace, and the configured catalog has a stream of that "
+                f"name in each of the namespaces {namespaces}: send the namespace with each message",
+            )
+        return route
+
+    def _canonical(self, number: int, stream: StreamKey) -> StreamKey:
+        route = self._route(number, stream)
         return route.stream if route else stream
 
     # --- sending ---------------------------------------------------------------------------------------
@@ -432,7 +475,9 @@ class WriteLoop:
                 route = batch.route
                 for record, outcome, action in results:
                     if outcome.result is Result.rejected:
-                        self._count_rejection(route, record.window, outcome.field, outcome.reason, record.key)
+                        self._count_rejection(
+                            route, record.window, outcome.field, outcome.reason, record.key, record.source
+                        )
                     elif outcome.result is Result.skipped:
                         route.stats.skipped += 1
                         route.stats.skips[outcome.reason] += 1
@@ -474,13 +519,39 @@ class WriteLoop:
             route.stats.skips[reason] += 1
 
     def _reject_now(self, route: Route, field: str | None, reason: str, key: tuple[Any, ...] | None) -> None:
+        """Reject the record being read, before it is sent."""
+        data = self._reading.get("data") if self._reading is not None else None
         with self._lock:
-            self._count_rejection(route, self._window, field, reason, key)
+            self._count_rejection(route, self._window, field, reason, key, data)
 
     def _count_rejection(
-        self, route: Route, window: int, field: str | None, reason: str, key: tuple[Any, ...] | None
+        self,
+        route: Route,
+        window: int,
+        field: str | None,
+        reason: str,
+        key: tuple[Any, ...] | None,
+        data: dict[str, Any] | None,
     ) -> None:
-        """Count and log a rejection (caller holds the lock). Logs name the key and field, never values."""
+        """Count, log and store a rejection (caller holds the lock). Logs name the match key, primary key
+        and field, never other values; the store keeps the record as read (masked)."""
+        primary_key = (
+            {column: data.get(column) for column in route.primary_key}
+            if route.primary_key and isinstance(data, dict)
+            else None
+        )
+        if self._store is not None:
+            try:
+                self._store.add(
+                    route.stream,
+                    match_key=None if key is None else dict(zip(route.mapper.match_key, key, strict=False)),
+                    primary_key=primary_key,
+                    field=field,
+                    reason=reason,
+                    record=data,
+                )
+            except SyncError as exc:  # not stored, so not done: no state may pass it
+                self._fail(exc)
         stats = route.stats
         stats.rejected += 1
         stats.reasons[reason if field is None else f"{field}: {reason}"] += 1
@@ -490,7 +561,7 @@ class WriteLoop:
             log.warning(
                 "rejected %s record %s%s: %s%s",
                 stream_label(route.stream),
-                _describe_key(route.mapper.match_key, key),
+                _describe_key(route.mapper.match_key, key, primary_key),
                 where,
                 reason,
                 " (further rejections of this stream are only counted)"
@@ -530,6 +601,10 @@ class WriteLoop:
                 tally.failed = True
                 self._fail(self._ratio_error(stream, tally))
             return
+        if tally.deferred and not self.dry_run and not self._rejections_stored():
+            self._states_withheld += len(tally.deferred)
+            tally.deferred.clear()
+            return
         for state in tally.deferred:
             if self.dry_run:
                 self._states_withheld += 1
@@ -541,6 +616,18 @@ class WriteLoop:
             self.output.write({"type": "STATE", "state": state.message})
             self._states_emitted += 1
         tally.deferred.clear()
+
+    def _rejections_stored(self) -> bool:
+        """Write what the store holds before a state confirms it (caller holds the lock): a rejection that
+        could not be stored is not done, so no state passes it and the sync fails."""
+        if self._store is None:
+            return True
+        try:
+            self._store.flush()
+        except SyncError as exc:
+            self._fail(exc)
+            return False
+        return True
 
     def _ratio_error(self, stream: StreamKey | None, tally: _Tally) -> ConfigError:
         routes = [r for r in self.routes.values() if stream is None or r.stream == stream]
@@ -636,6 +723,8 @@ class WriteLoop:
                 "would": dict(s.actions) if self.dry_run else {},
             }
             self.output.analytics_trace(WRITE_SUMMARY, summary)
+        if self._store is not None:
+            self._store.report()
         if self.dry_run:
             log.info("dry run: nothing was written; %d state(s) withheld", self._states_withheld)
         log.info("done: %s", self._totals_line())
@@ -652,7 +741,14 @@ def _stream_name(stream: StreamKey | None) -> str:
     return "all streams" if stream is None else f"stream {stream_label(stream)!r}"
 
 
-def _describe_key(names: list[str], key: tuple[Any, ...] | None) -> str:
-    if key is None:
-        return "(no match key)"
-    return ", ".join(f"{name}={value!r}" for name, value in zip(names, key, strict=False))
+def _describe_key(names: list[str], key: tuple[Any, ...] | None, primary_key: dict[str, Any] | None) -> str:
+    """The match key, and the primary key (the catalog's) that traces the row when it says more."""
+    match = None if key is None else dict(zip(names, key, strict=False))
+    described = "(no match key)" if match is None else _pairs(match)
+    if primary_key and primary_key != match:
+        described += f" (primary key {_pairs(primary_key)})"
+    return described
+
+
+def _pairs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in values.items())

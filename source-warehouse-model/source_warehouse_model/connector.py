@@ -20,7 +20,7 @@ from source_warehouse_model.streams import (
     declared_streams,
     describe,
     missing_schemas,
-    validate_keys,
+    resolve_keys,
 )
 
 
@@ -43,9 +43,9 @@ def check_message(raw_config: Any, redactor: Redactor | None = None) -> dict[str
             missing = missing_schemas(config, streams)
             if missing:
                 raise ConfigError(f"no tables or views in schema(s): {', '.join(missing)}")
-            for stream in streams:
-                columns = describe(backend, stream)
-                validate_keys(stream, columns)
+            for declared in streams:
+                columns = describe(backend, declared)
+                stream = resolve_keys(declared, columns)
                 if stream.cursor_field is not None:
                     cursor = cursor_column(columns, stream.cursor_field, stream)
                     usable_lookback(stream, cursor, *config.lookback_for(stream.namespace, stream.name))
@@ -67,8 +67,7 @@ def discover_message(raw_config: Any) -> dict[str, Any]:
     with connect(config.warehouse) as backend:
         for stream in declared_streams(config, backend):
             columns = describe(backend, stream)
-            validate_keys(stream, columns)
-            entries.append(airbyte_stream(stream, columns))
+            entries.append(airbyte_stream(resolve_keys(stream, columns), columns))
     return {"type": "CATALOG", "catalog": {"streams": entries}}
 
 

@@ -14,7 +14,7 @@ state: it stays the greatest cursor read, so the window never drags the next syn
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from source_warehouse_model.diff import read_changes
 from source_warehouse_model.messages import MessageBuffer, Messages
 from source_warehouse_model.records import FETCH_ROWS, RecordQuery, estimate, record_chunks
 from source_warehouse_model.state import FULL_REFRESH_STATE, CursorState, check_bound
-from source_warehouse_model.streams import StreamDef, column_named, cursor_column, describe
+from source_warehouse_model.streams import StreamDef, case_matches, column_named, cursor_column, describe
 
 # Cursor kinds a lookback duration, or a lookback number, can be subtracted from.
 DURATION_KINDS = frozenset({Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMP_TZ})
@@ -51,6 +51,7 @@ def read_stream(
     """Yield the stream's messages, a batch of records (and maybe a state) at a time."""
     stream = request.stream
     columns = describe(backend, stream)
+    request = _named_as_columns(request, columns, out)
     out.stream_status(stream.name, stream.namespace, "STARTED")
     if request.incremental and stream.diff:
         yield from read_changes(backend, stream, columns, request.prior_state, checkpoint_every, out)
@@ -60,6 +61,26 @@ def read_stream(
         yield from _full_refresh(backend, stream, columns, out)
     out.stream_status(stream.name, stream.namespace, "COMPLETE")
     yield out.drain()
+
+
+def _named_as_columns(request: ReadRequest, columns: list[Column], out: MessageBuffer) -> ReadRequest:
+    """The request with its cursor and primary key spelled as the stream's columns, one log line per name
+    resolved across case (a model's `updated_at` is Snowflake's UPDATED_AT). A name that matches no
+    column, or several, is left as it is, to fail where it is used."""
+
+    def named(name: str, role: str) -> str:
+        matches = case_matches(columns, name)
+        if len(matches) != 1 or matches[0].name == name:
+            return name
+        out.log(
+            f"{role} column {name!r} resolved to {matches[0].name!r} in stream {request.stream.label}"
+            " (only the case differs)"
+        )
+        return matches[0].name
+
+    cursor = None if request.cursor_field is None else named(request.cursor_field, "cursor")
+    keys = tuple(named(key, "primary key") for key in request.primary_key)
+    return replace(request, cursor_field=cursor, primary_key=keys)
 
 
 def _full_refresh(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from source_warehouse_model.backends.base import Backend, Column, Kind
@@ -110,11 +110,25 @@ def describe(backend: Backend, stream: StreamDef) -> list[Column]:
 
 
 def column_named(columns: list[Column], name: str, stream: StreamDef, role: str) -> Column:
-    for column in columns:
-        if column.name == name:
-            return column
+    """The column of that name, else the one column whose name differs from it only in case (Snowflake
+    upper-cases unquoted names, so a model's `updated_at` is its UPDATED_AT); two such are an error."""
+    matches = case_matches(columns, name)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = " and ".join(repr(column.name) for column in matches)
+        raise ConfigError(
+            f"stream {stream.label}: {role} column {name!r} matches the columns {shown}, which differ only"
+            " in case; write it exactly as one of them"
+        )
     known = ", ".join(column.name for column in columns)
     raise ConfigError(f"stream {stream.label}: {role} column {name!r} not found; columns are: {known}")
+
+
+def case_matches(columns: list[Column], name: str) -> list[Column]:
+    """The column named ``name`` exactly, else every column whose name differs from it only in case."""
+    exact = [column for column in columns if column.name == name]
+    return exact or [column for column in columns if column.name.casefold() == name.casefold()]
 
 
 def cursor_column(columns: list[Column], name: str, stream: StreamDef) -> Column:
@@ -145,11 +159,12 @@ def key_columns(columns: list[Column], stream: StreamDef) -> list[Column]:
     return keys
 
 
-def validate_keys(stream: StreamDef, columns: list[Column]) -> None:
-    """Fail early when a model names a primary key or cursor column its query does not return."""
-    key_columns(columns, stream)
-    if stream.cursor_field is not None:
-        cursor_column(columns, stream.cursor_field, stream)
+def resolve_keys(stream: StreamDef, columns: list[Column]) -> StreamDef:
+    """The stream with its primary key and cursor named as its columns are; fails early when a model
+    names a primary key or cursor column its query does not return."""
+    keys = tuple(column.name for column in key_columns(columns, stream))
+    cursor = None if stream.cursor_field is None else cursor_column(columns, stream.cursor_field, stream).name
+    return replace(stream, primary_key=keys, cursor_field=cursor)
 
 
 def airbyte_stream(stream: StreamDef, columns: list[Column]) -> dict[str, Any]:

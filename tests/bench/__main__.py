@@ -1,4 +1,7 @@
-"""Run every benchmark module of this package, or the ones named: ``python -m tests.bench [name ...]``."""
+"""Run every benchmark module of this package, or the ones named: ``python -m tests.bench [name ...]``.
+
+Benchmarks that return figures (ratios to a same-run ceiling or floor) are drawn into bench/results.png.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+from tests.bench._report import Figure, write_chart
+
 
 def benchmark_names() -> list[str]:
     """Every module of the package is a benchmark, so a new one needs no registration."""
     modules = pkgutil.iter_modules([str(Path(__file__).parent)])
-    return sorted(module.name for module in modules if module.name != "__main__")
+    return sorted(module.name for module in modules if not module.name.startswith("_"))
 
 
 def main() -> None:
@@ -23,10 +28,14 @@ def main() -> None:
     unknown = sorted(set(args.names) - set(available))
     if unknown:
         parser.error(f"no benchmark named {', '.join(unknown)}; available: {', '.join(available)}")
+    figures: list[Figure] = []
     for name in args.names or available:
         print(f"== {name} ==", flush=True)
-        importlib.import_module(f"tests.bench.{name}").main(quick=args.quick)
+        figures += importlib.import_module(f"tests.bench.{name}").main(quick=args.quick) or []
         print()
+    chart = write_chart(figures)
+    if chart is not None:
+        print(f"chart of {len(figures)} figures: {chart}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from tests.bench._report import Figure
 from tests.fakes.customerio import API_KEY, SITE_ID
 from tests.harness import BIN, configured_catalog, record_line, state_line
 
@@ -225,7 +226,7 @@ def scenarios(quick: bool) -> list[Scenario]:
             },
             "people",
             int(7_500 * scale),
-            lambda i: {"email": f"p{i}@example.com", "first_name": f"P{i}"},
+            lambda i: {"email": f"p{i}@example.com", "title": f"Person {i}"},
             10.0,
             "requests",
             "/records/bulk",
@@ -233,7 +234,8 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
-def main(quick: bool = False) -> None:
+def main(quick: bool = False) -> list[Figure]:
+    figures = []
     print("each destination's console script, start-up included, against its fake API in a child process")
     header = f"{'scenario':<11} {'amount':>9} {'seconds':>8} {'achieved':>12} {'ceiling':>12} {'share':>7}"
     print(f"{header} {'429s':>5}", flush=True)
@@ -246,3 +248,14 @@ def main(quick: bool = False) -> None:
             f" {scenario.ceiling:>6,.0f} {unit} {result.share:>6.1%} {result.throttled:>5}",
             flush=True,
         )
+        figures.append(
+            Figure(
+                "destinations end to end at the API's ceiling",
+                scenario.name,
+                result.achieved,
+                scenario.ceiling,
+                "ceiling",
+                "records/s" if scenario.unit == "records" else "requests/s",
+            )
+        )
+    return figures

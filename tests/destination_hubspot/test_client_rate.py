@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from destination_hubspot.client import CLIENT_WINDOW_SECONDS, HubSpotClient
+from destination_hubspot.client import WINDOW_SECONDS, HubSpotClient
 from destination_hubspot.config import HubSpotConfig
 from retl_shared.redaction import Redactor
 
@@ -24,8 +24,10 @@ def response(**headers: str) -> requests.Response:
     return answer
 
 
-def test_window_has_a_margin_over_hubspots() -> None:
-    assert client().rate_limiter.per_seconds == CLIENT_WINDOW_SECONDS > 10  # type: ignore[union-attr]
+def test_window_is_hubspots_with_the_kernels_arrival_margin() -> None:
+    limiter = client().rate_limiter
+    assert limiter is not None
+    assert (limiter.per_seconds, limiter.arrival_margin) == (WINDOW_SECONDS, 0.25)
 
 
 def test_a_lower_advertised_maximum_is_followed() -> None:

@@ -46,6 +46,8 @@ domain formats, select options, required fields on create, duplicates), and a si
 whole request with every problem listed (422 for validation, `duplicate_status` for duplicates, 404 for
 unknown ids); nothing is written. Rate limiting uses FakeServer's sliding window (`throttle()` or
 `requests_per_second`): 429 with Retry-After.
+
+Run in the foreground: `python -m tests.fakes.clarify [--port 8104] [--seed FILE]` (`--help` for the rest).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import datetime as dt
 import itertools
 import math
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from copy import deepcopy
@@ -62,6 +65,7 @@ from operator import eq, ge, gt, le, lt
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+from tests.fakes import cli
 from tests.fakes.server import FakeServer, Handler, Reply, Request
 
 UpsertBehaviour = Literal["create", "match_on", "reject"]
@@ -73,6 +77,11 @@ DomainMatching = Literal["exact", "normalised"]
 
 DEFAULT_KEY = "clarify-key-good"
 DEFAULT_SLUG = "acme"
+DEFAULT_PORT = 8104  # `python -m tests.fakes.clarify` and examples/clarify.json
+SEED_SHAPE = (
+    '{"records": {"person": [{"name": "Ada Lovelace", "email_addresses": ["ada@example.com"]}]}}: records '
+    "per object (person, company, deal), as attributes; ids are given out in order"
+)
 COLLECTIONS = frozenset({"email_addresses", "domains", "phone_numbers"})
 UNIQUE = {"person": "email_addresses", "company": "domains"}
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -196,6 +205,9 @@ class ClarifyFake(FakeServer):
         self.domain_matching = domain_matching
         self.schemas = standard_schemas()
         self.store: dict[str, dict[str, dict[str, Any]]] = {object_name(k): {} for k in self.schemas}
+        # (object, lower-cased unique value) → record id: matching without scanning every record
+        self._unique_index: dict[tuple[str, str], str] = {}
+        self._indexed: dict[tuple[str, str], list[tuple[str, str]]] = {}  # what each record put there
         self.links: dict[tuple[str, str, str], list[str]] = {}  # (object, id, relationship) -> ids
         self._ids = itertools.count(1)
         self._data = threading.RLock()
@@ -243,6 +255,20 @@ class ClarifyFake(FakeServer):
             return self._insert(
                 object_name, {k: self._stored(object_name, k, v) for k, v in attributes.items()}
             )
+
+    def load_seed(self, seed: Mapping[str, Any]) -> None:
+        """Start with records (`SEED_SHAPE`)."""
+        for object_name, records in seed.get("records", {}).items():
+            if object_name not in self.store:
+                raise ValueError(f"no object {object_name!r}; the objects: {', '.join(self.store)}")
+            for attributes in records:
+                self.add_record(object_name, attributes)
+
+    def contents(self) -> dict[str, Any]:
+        """Every object's records, in the seed's shape (with their ids)."""
+        with self._data:
+            names = list(self.store)
+        return {"records": {name: self.records(name) for name in names}}
 
     def records(self, object_name: str) -> list[dict[str, Any]]:
         """Every record as plain attributes (collections as lists) plus its `id`."""
@@ -348,7 +374,25 @@ class ClarifyFake(FakeServer):
     def _insert(self, name: str, attributes: dict[str, Any]) -> str:
         record_id = f"{PREFIX.get(name, 'rec')}_{next(self._ids):06d}"
         self.store[name][record_id] = {**attributes, "_created_at": _now(), "_updated_at": _now()}
+        self._index(name, record_id)
         return record_id
+
+    def _index(self, name: str, record_id: str) -> None:
+        """(Re)index a record's unique values after it was stored or changed."""
+        self._unindex(name, record_id)
+        field = self._unique(name)
+        record = self.store[name].get(record_id)
+        if field is None or record is None or record.get(field) is None:
+            return
+        keys = [(name, value.lower()) for value in self._values(field, record[field])]
+        self._indexed[(name, record_id)] = keys
+        for key in keys:
+            self._unique_index.setdefault(key, record_id)
+
+    def _unindex(self, name: str, record_id: str) -> None:
+        for key in self._indexed.pop((name, record_id), []):
+            if self._unique_index.get(key) == record_id:
+                del self._unique_index[key]
 
     def _json(self, name: str, record_id: str) -> dict[str, Any]:
         attributes = {
@@ -362,9 +406,9 @@ class ClarifyFake(FakeServer):
         field = self._unique(name)
         if field is None or attributes.get(field) is None:
             return None
-        values = self._values(field, attributes[field])
-        for record_id, stored in self.store[name].items():
-            if any(_holds(stored.get(field), v) for v in values):
+        for value in self._values(field, attributes[field]):
+            record_id = self._unique_index.get((name, value.lower()))
+            if record_id is not None:
                 return record_id
         return None
 
@@ -520,6 +564,7 @@ class ClarifyFake(FakeServer):
                 value = record[field] + [v for v in value if v.lower() not in have]
             record[field] = value
         record["_updated_at"] = _now()
+        self._index(name, record_id)
 
     def _update_bulk(self, req: Request, name: str) -> Reply:
         body = req.json()
@@ -557,6 +602,7 @@ class ClarifyFake(FakeServer):
             record = self.store[name][record_id]
             record.update({k: self._stored(name, k, v) for k, v in plain.items()})
             record["_updated_at"] = _now()
+            self._index(name, record_id)
             self._link(name, record_id, links)
             out.append(self._json(name, record_id))
         return out
@@ -575,6 +621,7 @@ class ClarifyFake(FakeServer):
         """Delete one record and every link from or to it (there is no bulk delete)."""
         record_id = self._existing(req, name)
         del self.store[name][record_id]
+        self._unindex(name, record_id)
         for key in [key for key in self.links if key[:2] == (name, record_id)]:
             del self.links[key]
         for (source, _, relationship), ids in self.links.items():
@@ -845,3 +892,21 @@ def _parses(parse: Callable[[str], Any], value: Any, length: int | None = None) 
     except ValueError:
         return False
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in the foreground; the line printed names the base URL, the workspace and the key to use."""
+    parser = cli.parser(
+        "clarify", DEFAULT_PORT, "Clarify's API (schemas, records, bulk writes), in memory.", SEED_SHAPE
+    )
+    parser.add_argument("--api-key", default=DEFAULT_KEY, help="API key to accept")
+    parser.add_argument("--workspace", default=DEFAULT_SLUG, help="workspace slug")
+    args = parser.parse_args(argv)
+    fake = ClarifyFake(api_keys=[args.api_key], slug=args.workspace, port=args.port)
+    return cli.serve(
+        fake, parser, args, "Clarify fake", f"workspace {args.workspace}, API key {args.api_key}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

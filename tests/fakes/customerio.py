@@ -32,6 +32,9 @@ What could not be confirmed (UNCONFIRMED) is a constructor switch, or a choice o
 
 Emails are matched case-insensitively and ids exactly, as Customer.io documents. `stats` holds what
 each batch or entity request did; `throttle()` or `requests_per_second` enforce an exact rate.
+
+Run in the foreground: `python -m tests.fakes.customerio [--port 8103] [--seed FILE]` (`--help` for the
+rest).
 """
 
 from __future__ import annotations
@@ -40,14 +43,22 @@ import base64
 import itertools
 import json
 import re
+import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tests.fakes import cli
 from tests.fakes.server import FakeServer, Reply, Request
 
 SITE_ID = "site-good"
 API_KEY = "key-good"  # a test fixture value, not a credential
+DEFAULT_PORT = 8103  # `python -m tests.fakes.customerio` and examples/customerio.json
+SEED_SHAPE = (
+    '{"people": [{"id": "1001", "email": "ada@example.com", "attributes": {"plan": "pro"}}]}: people the '
+    "workspace holds (id, email or both)"
+)
 IDENTIFIERS = frozenset({"id", "email", "cio_id"})
 ACTIONS = {"person": {"identify", "delete", "event"}, "object": {"identify", "delete"}}
 ULID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
@@ -139,9 +150,10 @@ class CustomerIoFake(FakeServer):
         max_entry_bytes: int = 32 * 1024,
         max_attributes: int = 300,
         requests_per_second: int | None = None,
+        port: int = 0,
     ) -> None:
         """`data_center` is the account's region ("us" or "eu"), answered by the region probe."""
-        super().__init__()
+        super().__init__(port)
         self.credentials = credentials if credentials is not None else {SITE_ID: API_KEY}
         self.data_center = data_center
         self.region_field = region_field
@@ -201,6 +213,26 @@ class CustomerIoFake(FakeServer):
         for kind in ("cio_id", "id", "email"):
             self._set_identifier(person, kind, getattr(person, kind))
         return person
+
+    def load_seed(self, seed: Mapping[str, Any]) -> None:
+        """Start with people (`SEED_SHAPE`)."""
+        with self._lock:
+            for person in seed.get("people", []):
+                self.add_person(person.get("id"), person.get("email"), **person.get("attributes", {}))
+
+    def contents(self) -> dict[str, Any]:
+        """People (with their cio_id), events and objects, the people in the seed's shape."""
+        with self._lock:
+            people = [
+                {"cio_id": p.cio_id, "id": p.id, "email": p.email, "attributes": dict(p.attributes)}
+                for p in self.people.values()
+            ]
+            events = [asdict(event) for event in self.events]
+            objects = [
+                {"type_id": o.type_id, "object_id": o.object_id, "attributes": dict(o.attributes)}
+                for o in self.objects.values()
+            ]
+        return {"people": people, "events": events, "objects": objects}
 
     def _set_identifier(self, person: Person, kind: str, value: str | None) -> None:
         """Give a person an identifier, keeping the index in step."""
@@ -513,3 +545,24 @@ def _error(reason: str, message: str) -> dict[str, Any]:
 
 def _encode(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in the foreground; the line printed names the base URL and the credentials to use."""
+    parser = cli.parser("customerio", DEFAULT_PORT, "Customer.io's Track API, in memory.", SEED_SHAPE)
+    parser.add_argument("--site-id", default=SITE_ID, help="Track API site id to accept")
+    parser.add_argument("--api-key", default=API_KEY, help="Track API key paired with it")
+    parser.add_argument("--region", choices=["us", "eu"], default="us", help="the account's data center")
+    args = parser.parse_args(argv)
+    fake = CustomerIoFake(credentials={args.site_id: args.api_key}, data_center=args.region, port=args.port)
+    return cli.serve(
+        fake,
+        parser,
+        args,
+        "Customer.io fake",
+        f"site id {args.site_id}, API key {args.api_key}, region {args.region}",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,13 +31,12 @@ it switchable where that matters, and says so in the docstring of the code that 
 * Service keys (`add_service_key()`) are Bearer credentials with scopes, limited like private apps. Whether
   HubSpot's private-app token-info endpoint describes them is UNCONFIRMED (`service_key_token_info`).
 
-Run in the foreground for demos:
-`python -m tests.fakes.hubspot --port 8766 [--token pat-demo] [--service-key sk-demo]`.
+Run in the foreground: `python -m tests.fakes.hubspot [--port 8102] [--seed FILE] [--token pat-good]`
+(`--help` for the rest).
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -55,6 +54,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qs
 
+from tests.fakes import cli
 from tests.fakes.openapi import OpenApiSchemas, SchemaViolation, load_schemas
 from tests.fakes.server import FakeServer, Handler, Reply, Request
 
@@ -63,6 +63,13 @@ MAX_BATCH = 100
 MAX_SEARCH_PAGE = 200
 WINDOW_SECONDS = 10.0
 DEFAULT_TOKEN = "pat-good"
+DEFAULT_PORT = 8102  # `python -m tests.fakes.hubspot` and examples/hubspot.json
+SEED_SHAPE = (
+    '{"properties": {"contacts": [{"name": "tier", "type": "enumeration", "options": ["a", "b"]}]}, '
+    '"records": {"contacts": [{"id": "1001", "properties": {"email": "ada@example.com"}}]}}: properties to '
+    "define per object type (name; type string, number, date, datetime, enumeration with options, or bool) "
+    "and records per object type (a numeric id, or none for the next free one)"
+)
 DEFAULT_CLIENT_ID = "client-id"
 DEFAULT_CLIENT_SECRET = "client-secret"  # a test fixture value, not a credential
 DEFAULT_REFRESH_TOKEN = "refresh-good"
@@ -1162,14 +1169,46 @@ class HubSpotFake(FakeServer):
             obj.default_read = (*obj.default_read, display)
         return type_id
 
-    def add_record(self, object_type: str, properties: Mapping[str, Any]) -> str:
-        """Store a record as if it existed before the test (no validation); returns its id."""
+    def add_record(
+        self, object_type: str, properties: Mapping[str, Any], record_id: str | None = None
+    ) -> str:
+        """Store a record as if it existed before the test (no validation); returns its id. An explicit
+        `record_id` (numeric, unused) lets a seed match ids a warehouse already holds; ids handed out
+        later skip past it."""
         with self._state:
             obj = self._object(object_type, loose=True)
             values = {name: _as_text(value) for name, value in properties.items()}
             if obj.name == "contacts" and values.get("email"):
                 values["email"] = values["email"].strip().lower()
-            return self._commit(obj, _Plan(str(next(self._ids)), True, values)).id
+            if record_id is None:
+                record_id = str(next(self._ids))
+            else:
+                if not record_id.isdigit() or any(record_id in o.records for o in self._objects.values()):
+                    raise ValueError(f"record id {record_id!r} is not numeric or is already used")
+                self._ids = itertools.count(max(next(self._ids), int(record_id) + 1))
+            return self._commit(obj, _Plan(record_id, True, values)).id
+
+    def load_seed(self, seed: Mapping[str, Any]) -> None:
+        """Define properties, then store records (`SEED_SHAPE`), as a portal would have them."""
+        for object_type, specs in seed.get("properties", {}).items():
+            for spec in specs:
+                self.add_property(object_type, **spec)
+        for object_type, records in seed.get("records", {}).items():
+            for record in records:
+                self.add_record(object_type, record.get("properties", {}), record.get("id"))
+
+    def contents(self) -> dict[str, Any]:
+        """Active records of every type that has some, in the seed's shape."""
+        with self._state:
+            types = [obj.name for obj in self._objects.values() if obj.records]
+        records = {name: self.objects(name) for name in types}
+        return {
+            "records": {
+                name: [{"id": rid, "properties": props} for rid, props in found.items()]
+                for name, found in records.items()
+                if found
+            }
+        }
 
     def add_association_label(
         self, from_type: str, to_type: str, label: str, inverse_label: str | None = None
@@ -2504,9 +2543,13 @@ def _group_not_found(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve in the foreground for demos; prints the base URL and the token to use."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.hubspot", description=__doc__)
-    parser.add_argument("--port", type=int, default=8766, help="0 picks a free port")
+    """Serve in the foreground; the line printed names the base URL and the token to use."""
+    parser = cli.parser(
+        "hubspot",
+        DEFAULT_PORT,
+        "HubSpot's CRM API (objects, properties, associations), in memory.",
+        SEED_SHAPE,
+    )
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="private-app token to accept (all scopes)")
     parser.add_argument("--service-key", help="also accept this service key (all scopes)")
     parser.add_argument("--rate-limit", type=int, default=190, help="requests per 10 s per app")
@@ -2514,7 +2557,7 @@ def main(argv: list[str] | None = None) -> int:
     fake = HubSpotFake(args.port, tokens={args.token: all_scopes()}, rate_limit_max=args.rate_limit)
     if args.service_key:
         fake.add_service_key(args.service_key, all_scopes())
-    return fake.serve_until_interrupted(f"listening on {{url}} (Bearer {args.token})")
+    return cli.serve(fake, parser, args, "HubSpot fake", f"Bearer {args.token}")
 
 
 if __name__ == "__main__":

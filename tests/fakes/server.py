@@ -188,18 +188,6 @@ class FakeServer:
         self._thread.start()
         return self
 
-    def serve_until_interrupted(self, banner: str) -> int:
-        """Serve in the foreground (the demo's and a developer's `python -m tests.fakes.NAME`)."""
-        self.start()
-        print(banner.format(url=self.url), flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            self.stop()
-
     def stop(self) -> None:
         """Stop serving and drop open keep-alive connections so no handler thread lingers."""
         if self._httpd is None:

@@ -3,27 +3,33 @@
 The verifier is written from the spec with hmac/hashlib/base64 only, so it checks the
 connector's signer instead of agreeing with it by construction.
 
-Run in the foreground for demos: `python -m tests.fakes.webhook --port 8765 [--secret whsec_...]`.
+Run in the foreground: `python -m tests.fakes.webhook [--port 8101] [--seed FILE] [--secret whsec_...]`
+(`--help` for the rest).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import hashlib
 import hmac
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
+from tests.fakes import cli
 from tests.fakes.server import FakeServer, Reply, Request
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 DEFAULT_TOLERANCE = 300.0
+DEFAULT_PORT = 8101  # `python -m tests.fakes.webhook` and examples/webhook.json
+SEED_SHAPE = '{"records": [{...}, ...]}: records the receiver holds as if it had received them'
 
 
 @dataclass
@@ -140,6 +146,20 @@ class WebhookReceiver(FakeServer):
         """All records across stored bodies, in arrival order."""
         return [record for delivery in self.deliveries for record in delivery.records]
 
+    def load_seed(self, seed: Mapping[str, Any]) -> None:
+        """Start with records as if received earlier, in one delivery (`SEED_SHAPE`)."""
+        records = seed.get("records", [])
+        if not isinstance(records, list):
+            raise ValueError('"records" must be a list')
+        body = json.dumps(records).encode()
+        request = Request("SEED", "/", {}, {}, CaseInsensitiveDict(), body, status=200, applied=True)
+        with self._lock:
+            self._deliveries.append(Delivery(request, None, body, records))
+
+    def contents(self) -> dict[str, Any]:
+        """Every record received (seeded ones first), in the seed's shape."""
+        return {"records": self.received_records()}
+
     def reset(self) -> None:
         """Also forget deliveries and seen ids; configuration (secret, dedupe) is kept."""
         super().reset()
@@ -216,24 +236,31 @@ def _compact(delivery: Delivery) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve in the foreground and print one compact line per received body."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.webhook", description=__doc__)
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser = cli.parser(
+        "webhook", DEFAULT_PORT, "A webhook receiver that keeps and prints what it receives.", SEED_SHAPE
+    )
     parser.add_argument("--secret", help="whsec_... to verify Standard Webhooks signatures")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="seconds")
     parser.add_argument("--dedupe", action="store_true", help="ignore repeated webhook-id")
     args = parser.parse_args(argv)
 
+    printing = threading.Lock()  # the server's handler threads print concurrently: one whole line each
+
     def show(delivery: Delivery) -> None:
         req = delivery.request
-        print(f"{req.method} {req.path} {_compact(delivery)}", flush=True)
+        line = f"{req.method} {req.path} {_compact(delivery)}"
+        with printing:
+            print(line, flush=True)
 
     def rejected(req: Request, reason: str) -> None:
-        print(f"REJECTED {req.method} {req.path}: {reason}", file=sys.stderr, flush=True)
+        with printing:
+            print(f"REJECTED {req.method} {req.path}: {reason}", file=sys.stderr, flush=True)
 
     receiver = WebhookReceiver(
         args.port, args.secret, args.tolerance, args.dedupe, on_delivery=show, on_reject=rejected
     )
-    return receiver.serve_until_interrupted("listening on {url}")
+    checks = "verifying signatures" if args.secret else "no signature check"
+    return cli.serve(receiver, parser, args, "Webhook receiver", checks)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ and the fake checks request bodies against the OpenAPI descriptions when they ar
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Iterator
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +24,11 @@ from retl_shared.cli import main
 from tests.fakes.airbyte import BEARER_TOKEN, CLIENT_ID, CLIENT_SECRET, PREFIX, WORKSPACE_ID, AirbyteFake
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "connections.yaml"
-SNOWFLAKE_PASSWORD = "sf-pw-Qx7!r2#Lm9"
+SNOWFLAKE_PRIVATE_KEY = (  # a PEM key, as `export SNOWFLAKE_PRIVATE_KEY="$(cat rsa_key.p8)"` passes it
+    "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFNTBfBgkqhkiG9w0BBQ0wUjAxBgkq\nhkiG9w0BBQwwJAQQ\n"
+    "-----END ENCRYPTED PRIVATE KEY-----"
+)
+SNOWFLAKE_PRIVATE_KEY_PASSPHRASE = "sf-pp-Qx7!r2#Lm9"
 HUBSPOT_TOKEN = "pat-eu1-0f9e8d7c-6b5a-4321-9abc-def012345678"
 CONNECTION = "warehouse-to-hubspot"
 FAST = ("--poll-interval", "0.01")
@@ -47,7 +55,8 @@ def env(monkeypatch: pytest.MonkeyPatch, fake: AirbyteFake) -> pytest.MonkeyPatc
     monkeypatch.setenv("AIRBYTE_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("AIRBYTE_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("AIRBYTE_WORKSPACE_ID", WORKSPACE_ID)
-    monkeypatch.setenv("SNOWFLAKE_PASSWORD", SNOWFLAKE_PASSWORD)
+    monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY", SNOWFLAKE_PRIVATE_KEY)
+    monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", SNOWFLAKE_PRIVATE_KEY_PASSPHRASE)
     monkeypatch.setenv("HUBSPOT_TOKEN", HUBSPOT_TOKEN)
     return monkeypatch
 
@@ -187,7 +196,11 @@ def test_apply_creates_then_finds_nothing_to_change(
 
     (source,) = fake.actors["sources"].values()
     (destination,) = fake.actors["destinations"].values()
-    assert source["configuration"]["warehouse"]["credentials"]["password"] == SNOWFLAKE_PASSWORD
+    assert source["configuration"]["warehouse"]["credentials"] == {
+        "auth_type": "key_pair",
+        "private_key": SNOWFLAKE_PRIVATE_KEY,  # line breaks and all
+        "private_key_passphrase": SNOWFLAKE_PRIVATE_KEY_PASSPHRASE,
+    }
     assert destination["configuration"]["credentials"]["access_token"] == HUBSPOT_TOKEN
     assert destination["destinationType"] == "HubSpot (reverse ETL)"
     (connection,) = fake.airbyte_connections.values()
@@ -198,14 +211,14 @@ def test_apply_creates_then_finds_nothing_to_change(
         {
             "name": "contacts",
             "syncMode": "incremental_deduped_history",
-            "cursorField": ["updated_at"],
-            "primaryKey": [["email"]],
+            "cursorField": ["UPDATED_AT"],
+            "primaryKey": [["EMAIL"]],
         },
         {
             "name": "deals",
             "syncMode": "incremental_deduped_history",
-            "cursorField": ["updated_at"],
-            "primaryKey": [["deal_key"]],
+            "cursorField": ["UPDATED_AT"],
+            "primaryKey": [["DEAL_KEY"]],
         },
     ]
 
@@ -222,8 +235,8 @@ def test_apply_updates_what_changed_in_the_file(
     text = config_file.read_text()
     text = text.replace("rate_limit_per_10s: 190", "rate_limit_per_10s: 250")
     text = text.replace(
-        "cursorField: [updated_at]\n        primaryKey: [[email]]",
-        "cursorField: [modified_at]\n        primaryKey: [[email]]",
+        "cursorField: [UPDATED_AT]\n        primaryKey: [[EMAIL]]",
+        "cursorField: [MODIFIED_AT]\n        primaryKey: [[EMAIL]]",
     )
     config_file.write_text(text)
 
@@ -232,7 +245,7 @@ def test_apply_updates_what_changed_in_the_file(
     assert re.search(r"unchanged\s+source\s+'warehouse-models'", result.out)
     assert re.search(r"update\s+destination\s+'hubspot-crm'", result.out)
     assert "~ configuration.rate_limit_per_10s: 190 -> 250" in result.out
-    assert '~ streams.contacts.cursorField: ["updated_at"] -> ["modified_at"]' in result.out, result.out
+    assert '~ streams.contacts.cursorField: ["UPDATED_AT"] -> ["MODIFIED_AT"]' in result.out, result.out
     assert [(r.method, r.path.split("/")[4]) for r in applied.writes()] == [
         ("PUT", "destinations"),
         ("PATCH", "connections"),
@@ -240,7 +253,7 @@ def test_apply_updates_what_changed_in_the_file(
     (destination,) = applied.actors["destinations"].values()
     assert destination["configuration"]["rate_limit_per_10s"] == 250
     (connection,) = applied.airbyte_connections.values()
-    assert connection["configurations"]["streams"][0]["cursorField"] == ["modified_at"]
+    assert connection["configurations"]["streams"][0]["cursorField"] == ["MODIFIED_AT"]
 
 
 def test_apply_dry_run_prints_the_plan_and_changes_nothing(
@@ -252,7 +265,8 @@ def test_apply_dry_run_prints_the_plan_and_changes_nothing(
     assert result.code == 0, result.err
     assert f"Plan for workspace {WORKSPACE_ID}:" in result.out
     assert "3 resources: 3 to create, 0 to update, 0 unchanged." in result.out
-    assert '"password": "****"' in result.out and '"access_token": "****"' in result.out
+    assert '"private_key": "****"' in result.out and '"private_key_passphrase": "****"' in result.out
+    assert '"access_token": "****"' in result.out
     assert "Dry run: nothing changed." in result.out
     assert fake.writes() == []
     assert fake.actors == {"sources": {}, "destinations": {}} and fake.airbyte_connections == {}
@@ -372,6 +386,123 @@ def test_status_shows_the_latest_jobs(applied: AirbyteFake, retl: RetlRunner) ->
     assert len(latest.out.splitlines()) == 2 and "failed" in latest.out
 
 
+# --- the curl script of docs/airbyte-api.md, for orchestrators without retl ------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "airbyte-api.md"
+NEEDS_CURL_AND_JQ = pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("jq") is None,
+    reason="the documented script runs curl and jq",
+)
+
+
+@pytest.fixture
+def curl_script(tmp_path: Path, applied: AirbyteFake) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs the script exactly as the doc prints it, against the fake, for the example's connection."""
+    (script,) = re.findall(r"```bash\n(#!/usr/bin/env bash\n.*?)```", DOCS.read_text(), re.DOTALL)
+    path = tmp_path / "airbyte-sync.sh"
+    path.write_text(script)
+    (connection_id,) = applied.airbyte_connections
+    shims = tmp_path / "bin"  # a curl that logs its command line (what `ps` shows) to curl-argv.log
+    shims.mkdir()
+    (shims / "curl").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {tmp_path}/curl-argv.log\nexec {shutil.which("curl")} "$@"\n'
+    )
+    (shims / "curl").chmod(0o755)
+
+    def run(secret: str = CLIENT_SECRET, timeout: str = "600") -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}",
+            "AIRBYTE_API_URL": applied.api_url,
+            "AIRBYTE_CLIENT_ID": CLIENT_ID,
+            "AIRBYTE_CLIENT_SECRET": secret,
+            "POLL_SECONDS": "0",
+            "TIMEOUT_SECONDS": timeout,
+        }
+        return subprocess.run(
+            ["bash", str(path), connection_id], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    return run
+
+
+def statuses_reported(stderr: str) -> list[str]:
+    return re.findall(r"^airbyte-sync: job \d+ (\w+)$", stderr, re.MULTILINE)
+
+
+@NEEDS_CURL_AND_JQ
+def test_curl_script_follows_the_job_to_success_with_a_fresh_token_per_request(
+    applied: AirbyteFake, curl_script: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    applied.tokens_issued.clear()
+    result = curl_script()
+    assert result.returncode == 0, result.stderr
+    assert statuses_reported(result.stderr) == ["pending", "running", "incomplete", "running", "succeeded"]
+    (job_id,) = applied.jobs
+    assert json.loads(result.stdout) == {
+        "jobId": job_id,
+        "status": "succeeded",
+        "rowsSynced": 1234,
+        "bytesSynced": 567890,
+        "duration": "PT1M0S",
+    }
+    (create,) = applied.requests_matching("POST", f"{PREFIX}/jobs")
+    (connection_id,) = applied.airbyte_connections
+    assert create.json() == {"connectionId": connection_id, "jobType": "sync"}
+    polls = applied.requests_matching("GET", rf"{PREFIX}/jobs/\d+")
+    assert len(polls) == 4
+    assert len(applied.tokens_issued) == 1 + len(polls)
+    (token_request, *_) = applied.requests_matching("POST", f"{PREFIX}/applications/token")
+    assert token_request.json() == {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "grant-type": "client_credentials",
+    }
+    command_lines = (tmp_path / "curl-argv.log").read_text()
+    assert command_lines.count("\n") == 2 + 2 * len(polls)
+    for secret in (CLIENT_SECRET, *applied.tokens_issued):
+        assert secret not in command_lines
+
+
+@NEEDS_CURL_AND_JQ
+@pytest.mark.parametrize(("outcome", "code"), [("failed", 1), ("cancelled", 3)])
+def test_curl_script_exits_non_zero_when_the_job_does_not_succeed(
+    applied: AirbyteFake,
+    curl_script: Callable[..., subprocess.CompletedProcess[str]],
+    outcome: str,
+    code: int,
+) -> None:
+    applied.job_script = ("pending", "running", "incomplete", outcome)
+    result = curl_script()
+    assert result.returncode == code, result.stderr
+    assert statuses_reported(result.stderr)[-1] == outcome
+    assert json.loads(result.stdout)["status"] == outcome
+
+
+@NEEDS_CURL_AND_JQ
+def test_curl_script_times_out_with_4_and_a_second_sync_is_refused_with_2(
+    applied: AirbyteFake, curl_script: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    applied.job_script = ("pending", "running")
+    timed_out = curl_script(timeout="0")
+    assert timed_out.returncode == 4
+    assert "still pending after 0s; it goes on in Airbyte" in timed_out.stderr
+    refused = curl_script()
+    assert refused.returncode == 2
+    assert "POST /jobs answered HTTP 409" in refused.stderr
+    assert len(applied.jobs) == 1
+
+
+@NEEDS_CURL_AND_JQ
+def test_curl_script_stops_with_2_on_refused_credentials_without_printing_them(
+    applied: AirbyteFake, curl_script: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    result = curl_script(secret="cs-wrong-1f2e3d")
+    assert result.returncode == 2
+    assert "POST /applications/token answered HTTP 401" in result.stderr
+    assert "cs-wrong-1f2e3d" not in result.stderr + result.stdout
+    assert applied.jobs == {}
+
+
 # --- auth ----------------------------------------------------------------------------------------------
 
 
@@ -446,7 +577,13 @@ def test_no_secret_is_ever_printed(applied: AirbyteFake, retl: RetlRunner, confi
 
     printed = "\n".join(retl.transcript)
     assert "****" in printed
-    for secret in (CLIENT_SECRET, SNOWFLAKE_PASSWORD, HUBSPOT_TOKEN, *applied.tokens_issued):
+    for secret in (
+        CLIENT_SECRET,
+        SNOWFLAKE_PRIVATE_KEY,
+        SNOWFLAKE_PRIVATE_KEY_PASSPHRASE,
+        HUBSPOT_TOKEN,
+        *applied.tokens_issued,
+    ):
         assert secret not in printed
 
 

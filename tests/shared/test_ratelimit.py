@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from retl_shared.ratelimit import RateLimiter
 
 
@@ -27,7 +29,36 @@ def test_at_most_n_requests_in_any_window() -> None:
     for _ in range(7):
         limiter.acquire()
         times.append(clock.now)
-    assert times == [0, 0, 0, 10, 10, 10, 20]
+    # unanswered, a request may have arrived up to the margin (2.5 % of 10 s) after it was sent
+    assert times == [0, 0, 0, 10.25, 10.25, 10.25, 20.5]
+
+
+def test_an_answer_frees_the_slot_a_window_after_it_came() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1, 1, clock=clock, sleep=clock.sleep)
+    slot = limiter.acquire()
+    clock.now = 0.01
+    limiter.answered(slot)  # it reached the server by 0.01 at the latest
+    assert limiter.acquire().waited == pytest.approx(1.0)
+    assert clock.now == pytest.approx(1.01)
+
+
+def test_jittered_arrivals_stay_within_the_servers_window() -> None:
+    """Arrivals within the margin (or before a quick answer) never put N+1 requests in one window."""
+    clock = FakeClock()
+    limiter = RateLimiter(3, 1, clock=clock, sleep=clock.sleep)
+    arrivals = []
+    # (seconds to reach the server, seconds to the answer or None when the answer comes late)
+    timings = [(0.049, None), (0.0, 0.001), (0.0, None), (0.03, 0.04), (0.0, 0.0), (0.02, None)]
+    for i in range(60):
+        slot = limiter.acquire()
+        arrival, answer = timings[i % len(timings)]
+        arrivals.append(clock.now + arrival)
+        if answer is not None:
+            clock.now += answer
+            limiter.answered(slot)
+    for start in arrivals:
+        assert sum(1 for a in arrivals if start <= a < start + 1) <= 3
 
 
 def test_pause_holds_every_caller() -> None:
@@ -35,7 +66,7 @@ def test_pause_holds_every_caller() -> None:
     limiter = RateLimiter(100, 10, clock=clock, sleep=clock.sleep)
     limiter.acquire()
     limiter.pause(4)
-    assert limiter.acquire() == 4
+    assert limiter.acquire().waited == 4
     assert clock.now == 4
 
 
@@ -77,4 +108,6 @@ def test_saturated_tells_whether_our_window_is_full() -> None:
     limiter.acquire()
     assert limiter.saturated()
     clock.now = 10.0
+    assert limiter.saturated()  # the window has passed, the arrival margin has not
+    clock.now = 10.25
     assert not limiter.saturated()

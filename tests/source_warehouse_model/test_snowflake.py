@@ -403,12 +403,30 @@ def test_check_names_a_missing_relation_and_the_grants(
 
 def test_check_names_an_unknown_cursor_column(connector: Harness, snowflake_db: SnowflakeDatabase) -> None:
     snowflake_db.execute(*EVENTS)
-    model = {"name": "events", "relation": "S.EVENTS", "cursor_field": "updated_at"}
+    model = {"name": "events", "relation": "S.EVENTS", "cursor_field": "changed_at"}
     status = connector.check(snowflake_db.config(models=[model]))
     assert status == {
         "status": "FAILED",
-        "message": "stream events: cursor column 'updated_at' not found; columns are: ID, NAME, UPDATED_AT",
+        "message": "stream events: cursor column 'changed_at' not found; columns are: ID, NAME, UPDATED_AT",
     }
+
+
+def test_keys_written_in_lower_case_resolve_to_snowflakes_upper_case_columns(
+    connector: Harness, snowflake_db: SnowflakeDatabase
+) -> None:
+    snowflake_db.execute(*EVENTS)
+    model = {"name": "events", "relation": "S.EVENTS", "primary_key": ["id"], "cursor_field": "updated_at"}
+    config = snowflake_db.config(models=[model])
+    assert connector.check(config) == {"status": "SUCCEEDED"}
+    result = connector.read_stream(config, "events")
+    assert _ids(result) == [1, 2, 3, 4]
+    assert result.states()[-1]["cursor_field"] == "UPDATED_AT"
+    messages = [m["log"]["message"] for m in result.of_type("LOG")]
+    assert [line for line in messages if "resolved" in line] == [
+        "cursor column 'updated_at' resolved to 'UPDATED_AT' in stream events (only the case differs)",
+        "primary key column 'id' resolved to 'ID' in stream events (only the case differs)",
+    ]
+    assert connector.discover(config)["events"]["source_defined_primary_key"] == [["ID"]]
 
 
 def test_lookback_rereads_late_rows_on_snowflake(connector: Harness, snowflake_db: SnowflakeDatabase) -> None:
