@@ -72,16 +72,21 @@ def discover_message(raw_config: Any) -> dict[str, Any]:
 
 
 def read_messages(
-    raw_config: Any, catalog: Any, state: Any, redactor: Redactor | None = None
+    raw_config: Any,
+    catalog: Any,
+    state: Any,
+    redactor: Redactor | None = None,
+    record_lines: bool = False,
 ) -> Iterator[Messages]:
     """Yield batches of messages for every configured stream, in catalog order.
 
     ``state`` is the parsed `--state` file: a list of AirbyteStateMessage dicts, or a legacy dict.
+    With ``record_lines``, records may come as pre-serialised lines (``MessageBuffer.write_lines``).
     """
     config = parse_config(raw_config)
     configured_streams = parse_configured_catalog(catalog)
     priors = PriorStates(state)
-    out = MessageBuffer(redactor or config_redactor(raw_config))
+    out = MessageBuffer(redactor or config_redactor(raw_config), record_lines)
     with connect(config.warehouse) as backend:
         streams = {(stream.namespace, stream.name): stream for stream in declared_streams(config, backend)}
         requests = [_request(configured, streams, priors, config) for configured in configured_streams]

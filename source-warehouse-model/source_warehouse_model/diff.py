@@ -32,7 +32,7 @@ from retl_shared.protocol import stream_state_message
 from source_warehouse_model.backends.base import Backend, Column, Kind
 from source_warehouse_model.config import ConfigError
 from source_warehouse_model.messages import MessageBuffer, Messages
-from source_warehouse_model.records import record_chunks, select_list
+from source_warehouse_model.records import RecordQuery, record_chunks
 from source_warehouse_model.state import DiffState, check_bound
 from source_warehouse_model.streams import CHANGE_COLUMN, DELETED_AT_COLUMN, StreamDef, key_columns
 
@@ -108,15 +108,14 @@ def read_changes(
         out.estimate_trace(stream.name, stream.namespace, added + updated + deleted)
     yield out.drain()
 
-    query, params = diff.changes_sql(columns)
     emitted: Counter[str] = Counter()
     key_index = [columns.index(key) for key in keys]
     change_index = len(columns)
-    for chunk in record_chunks(backend, stream, columns + _CHANGE_COLUMNS, query, params, every, out):
-        emitted.update(row[change_index] for row in chunk)
+    for chunk in record_chunks(backend, stream, diff.changes(columns), every, out):
+        emitted.update(chunk.counts(change_index))
         if sum(emitted.values()) % every == 0:
-            last = chunk[-1]
-            resume_after = tuple((key.name, last[index]) for key, index in zip(keys, key_index, strict=True))
+            last_key = tuple(chunk.last(index) for index in key_index)
+            resume_after = tuple(zip((key.name for key in keys), last_key, strict=True))
             checkpoint = DiffState(plan.generation, plan.baseline, resume_after)
             out.write(stream_state_message(stream.name, stream.namespace, checkpoint.to_json()))
         yield out.drain()
@@ -258,9 +257,10 @@ class _Diff:
             f" FROM {self._new} AS n FULL OUTER JOIN {self._old} AS o ON {self._join}"
         )
 
-    def changes_sql(self, columns: list[Column]) -> tuple[str, list[Any]]:
-        """The changed rows after the resume point, in key order: the model's columns, then the change."""
-        backend, q, k = self._backend, self._backend.quote, self._first_key
+    def changes(self, columns: list[Column]) -> RecordQuery:
+        """The changed rows after the resume point, in key order: the model's columns, then the change;
+        the keys and the change are tracked."""
+        q, k = self._backend.quote, self._first_key
         fp = q(FINGERPRINT)
         after, params = self._after()
         new = f"(SELECT * FROM {self._new} AS s WHERE {after})" if after else self._new
@@ -280,15 +280,16 @@ class _Diff:
         model_join = " AND ".join(f"m.{q(key.name)} = n.{q(key.name)}" for key in self._keys)
         order = ", ".join(f"COALESCE(n.{q(key.name)}, o.{q(key.name)})" for key in self._keys)
         query = (
-            f"SELECT {select_list(backend, columns + _CHANGE_COLUMNS, sources)}"
-            f" FROM {new} AS n FULL OUTER JOIN {old} AS o ON {self._join}"
+            f"FROM {new} AS n FULL OUTER JOIN {old} AS o ON {self._join}"
             f" LEFT JOIN {self._stream.subquery} ON {model_join}"
             f" WHERE (o.{k} IS NULL OR n.{k} IS NULL OR n.{fp} <> o.{fp})"
             # A key the snapshot has but the model lost since: its deletion is the next sync's to send.
             f" AND (n.{k} IS NULL OR m.{k} IS NOT NULL)"
             f" ORDER BY {order}"
         )
-        return query, params * 2 if after else []
+        tracked = [columns.index(key) for key in self._keys] + [len(columns)]
+        params = params * 2 if after else []
+        return RecordQuery(columns + _CHANGE_COLUMNS, query, params, sources=sources, tracked=tracked)
 
     def _after(self) -> tuple[str, list[Any]]:
         """``(k1, k2, ...) > (v1, v2, ...)`` for the snapshot alias ``s``, spelt out for any warehouse."""

@@ -182,9 +182,11 @@ def _root_os_error(exc: BaseException) -> OSError | None:
     return found
 
 
-def unwritable(messages: Sequence[dict[str, Any]], exc: Exception) -> SyncError:
+def unwritable(messages: Sequence[dict[str, Any] | orjson.Fragment], exc: Exception) -> SyncError:
     """The ConfigError for a batch orjson could not write, naming the record's stream and column."""
     for message in messages:
+        if not isinstance(message, dict):
+            continue  # serialised already
         record = message.get("record")
         if message.get("type") != "RECORD" or not isinstance(record, dict):
             continue

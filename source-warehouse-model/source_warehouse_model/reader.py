@@ -23,7 +23,7 @@ from source_warehouse_model.backends.base import Backend, Column, Kind
 from source_warehouse_model.config import ConfigError, Lookback
 from source_warehouse_model.diff import read_changes
 from source_warehouse_model.messages import MessageBuffer, Messages
-from source_warehouse_model.records import FETCH_ROWS, estimate, record_chunks, select_list
+from source_warehouse_model.records import FETCH_ROWS, RecordQuery, estimate, record_chunks
 from source_warehouse_model.state import FULL_REFRESH_STATE, CursorState, check_bound
 from source_warehouse_model.streams import StreamDef, case_matches, column_named, cursor_column, describe
 
@@ -88,8 +88,7 @@ def _full_refresh(
 ) -> Iterator[Messages]:
     source = f"FROM {stream.subquery}"
     estimate(backend, stream, f"SELECT * {source}", [], out)
-    query = f"SELECT {select_list(backend, columns)} {source}"
-    for _chunk in record_chunks(backend, stream, columns, query, [], FETCH_ROWS, out):
+    for _chunk in record_chunks(backend, stream, RecordQuery(columns, source), FETCH_ROWS, out):
         yield out.drain()
     out.write(stream_state_message(stream.name, stream.namespace, FULL_REFRESH_STATE))
 
@@ -102,8 +101,8 @@ def _incremental(
         raise ConfigError(f"stream {stream.label}: incremental sync needs a cursor field")
     cursor = cursor_column(columns, field, stream)
     lookback = usable_lookback(stream, cursor, request.lookback, request.lookback_from_model)
-    order = [cursor.name] + [
-        column_named(columns, key, stream, "primary key").name for key in request.primary_key
+    order = [columns.index(cursor)] + [
+        columns.index(column_named(columns, key, stream, "primary key")) for key in request.primary_key
     ]
     state = _prior_state(backend, request, cursor, out)
 
@@ -121,8 +120,6 @@ def _incremental(
         out.estimate_trace(stream.name, stream.namespace, 0)
         out.write(stream_state_message(stream.name, stream.namespace, state.to_json()))
         return
-    select = f"SELECT {select_list(backend, columns)} FROM {stream.subquery}"
-    order_by = f" ORDER BY {', '.join(backend.quote(name) for name in order)}"
     where, params = f"{c} <= {bound}", [upper]
     sent_late_rows = False
     if state.value is None:
@@ -133,16 +130,19 @@ def _incremental(
         estimate(backend, stream, counted, [state.value, upper], out)
         if lookback is not None:
             # The window's rows below the stored cursor go first, by their own query: the state stays.
-            late = f"{select} WHERE {c} >= {since} AND {c} < {bound}{order_by}"
-            for _chunk in record_chunks(backend, stream, columns, late, [state.value] * 2, FETCH_ROWS, out):
+            late = f"FROM {stream.subquery} WHERE {c} >= {since} AND {c} < {bound}"
+            late_rows = RecordQuery(columns, late, [state.value] * 2, order=order)
+            for _chunk in record_chunks(backend, stream, late_rows, FETCH_ROWS, out):
                 sent_late_rows = True
                 yield out.drain()
         where, params = f"{c} >= {bound} AND {where}", [state.value, upper]
-    query = f"{select} WHERE {where}{order_by}"
-    cursor_index, count, checkpointed = columns.index(cursor), 0, None
-    for chunk in record_chunks(backend, stream, columns, query, params, every, out, not sent_late_rows):
+    cursor_index, count, checkpointed = order[0], 0, None
+    rows = RecordQuery(
+        columns, f"FROM {stream.subquery} WHERE {where}", params, order=order, tracked=[cursor_index]
+    )
+    for chunk in record_chunks(backend, stream, rows, every, out, not sent_late_rows):
         count += len(chunk)
-        state = CursorState(field, chunk[-1][cursor_index])
+        state = CursorState(field, chunk.last(cursor_index))
         # Never repeat the previous checkpoint, and leave the value the read ends on (the upper
         # bound) to the final state: two identical states must not enclose records.
         if count % every == 0 and state.value not in (checkpointed, upper):

@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -83,9 +83,10 @@ def _execute(args: argparse.Namespace, out: Output) -> None:
         return
     state = _load_json(args.state, "state") if args.state else None
     catalog = _load_json(args.catalog, "catalog")
-    for batch in read_messages(config, catalog, state, out.redactor):
+    for batch in read_messages(config, catalog, state, out.redactor, record_lines=True):
         try:
-            out.write_many(batch)
+            # Pre-serialised record lines are orjson Fragments, which it writes verbatim.
+            out.write_many(cast(list[dict[str, Any]], batch))
         except orjson.JSONEncodeError as exc:
             raise unwritable(batch, exc) from exc
 

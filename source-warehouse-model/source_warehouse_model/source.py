@@ -64,6 +64,7 @@ class SourceWarehouseModel(Source):
         with _traced(config):
             for batch in read_messages(config, catalog_json, state_json):
                 for message in batch:
+                    assert isinstance(message, dict)  # records come as lines only when asked for
                     yield AirbyteMessageSerializer.load(message)
 
 

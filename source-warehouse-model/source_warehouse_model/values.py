@@ -1,8 +1,9 @@
 """How warehouse values become JSON: the schema of each column kind and the per-value converters.
 
-Dates, times and timestamps stay Python objects: orjson writes them as ISO 8601 itself, faster than
-calling isoformat() per value (aware timestamps keep their +00:00 offset). Kinds whose values orjson
-cannot write, or would write lossily, get a converter.
+Dates and timestamps stay Python objects: orjson writes them as ISO 8601 itself, faster than calling
+isoformat() per value (aware timestamps keep their +00:00 offset). Kinds whose values orjson cannot
+write, or would write lossily, get a converter: times among them, as orjson 3.13 drops the leading
+zero of a time's microseconds from 10000 to 99999 (01:02:03.052733 would become 01:02:03.52733).
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def _plain(value: Any) -> Any:
         return _exact_number(value)  # a HUGEINT in a STRUCT or LIST: orjson writes 64 bits at most
     if isinstance(value, bytes):
         return _base64(value)
-    if isinstance(value, timedelta) or (isinstance(value, time) and value.tzinfo is not None):
+    if isinstance(value, timedelta):
         return str(value)
+    if isinstance(value, time):
+        return value.isoformat()
     return value
 
 
@@ -101,6 +104,7 @@ def _time_text(value: Any) -> Any:
 _CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
     Kind.BIG_INTEGER: _exact_number,
     Kind.DECIMAL: _exact_number,
+    Kind.TIME: _time_text,
     Kind.TIME_TZ: _time_text,
     Kind.JSON: _json_value,
     Kind.VARIANT: _json_value,

@@ -105,3 +105,16 @@ def test_unknown_stream_is_a_config_error(connector: Harness, tmp_path: Path) ->
     (error,) = result.traces("ERROR")
     assert error["error"]["failure_type"] == "config_error"
     assert "stream main.gone is in the catalog but not in the source config" in error["error"]["message"]
+
+
+def test_times_keep_the_leading_zeros_of_their_microseconds(connector: Harness, tmp_path: Path) -> None:
+    """orjson 3.13 writes time(1, 2, 3, 52733) as 01:02:03.52733; the source writes ISO 8601 itself."""
+    db = make_db(
+        tmp_path / "w.duckdb",
+        "CREATE TABLE t AS SELECT TIME '01:02:03.052733' AS t, {'at': TIME '04:05:06.010000'} AS s,"
+        " [TIME '07:08:09.099999'] AS l",
+    )
+    result = connector.read_stream(duckdb_config(db, schemas=["main"]), "t", sync_mode="full_refresh")
+    assert result.records() == [
+        {"t": "01:02:03.052733", "s": {"at": "04:05:06.010000"}, "l": ["07:08:09.099999"]}
+    ]

@@ -7,14 +7,17 @@ adding Snowflake or Postgres means one new module here and nothing else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    import pyarrow
 
 
 class Kind(StrEnum):
@@ -40,6 +43,14 @@ class Kind(StrEnum):
     OBJECT = "object"  # dict (values may be any of these Python types), or its JSON text
     ARRAY = "array"  # list or tuple, or its JSON text
     BINARY = "binary"  # bytes
+
+
+@dataclass(frozen=True)
+class TextValue:
+    """A column's value as text in a query's result, and what turns that text back into the value."""
+
+    sql: str
+    decode: Callable[[str], Any]
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,26 @@ class Backend(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # Records written by the warehouse: a backend that can write each row's record data as JSON text
+    # itself spares Python a dict per row and its serialisation, most of a read's cost.
+
+    def record_sql(self, columns: Sequence[Column], sources: Sequence[str]) -> str | None:
+        """SQL for a row's record data as JSON text, byte for byte what ``values.record_builder`` and
+        orjson write for the row ``batches`` returns; ``sources`` are the columns' value expressions.
+
+        None (the default) when the backend cannot, for some column: the rows are converted in Python.
+        """
+        return None
+
+    def text_value(self, column: Column, source: str) -> TextValue:
+        """The column's value as text that decodes to exactly the value ``batches`` returns, for a
+        query built with ``record_sql``: the cursor and keys a read keeps in its state."""
+        raise NotImplementedError
+
+    def arrow_batches(self, query: str, params: Sequence[Any], size: int) -> Iterator[pyarrow.RecordBatch]:
+        """Run the query with bound parameters and yield its rows as Arrow batches of about ``size``."""
+        raise NotImplementedError
 
     def output_sql(self, column: Column, expression: str) -> str:
         """Wrap a value expression of this column's type so Python receives it without loss."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import duckdb
 
-from source_warehouse_model.backends.base import Backend, Column, Kind, Relation
+from source_warehouse_model.backends import duckdb_json
+from source_warehouse_model.backends.base import Backend, Column, Kind, Relation, TextValue
 from source_warehouse_model.config import ConfigError, DuckDBWarehouse
 from source_warehouse_model.errors import about
+
+if TYPE_CHECKING:
+    import pyarrow  # DuckDB imports it when asked for Arrow, and only then
 
 _KINDS = {
     "BOOLEAN": Kind.BOOLEAN,
@@ -110,6 +114,23 @@ class DuckDBBackend(Backend):
                 yield rows
         finally:
             cursor.close()
+
+    def arrow_batches(self, query: str, params: Sequence[Any], size: int) -> Iterator[pyarrow.RecordBatch]:
+        # A relation streams its result; the DB-API cursor's Arrow reader would copy it first.
+        with (
+            closing(self._cursor()) as cursor,
+            closing(cursor.sql(query, params=list(params)).to_arrow_reader(size)) as reader,
+        ):
+            yield from reader
+
+    def record_sql(self, columns: Sequence[Column], sources: Sequence[str]) -> str | None:
+        values = [self.output_sql(column, source) for column, source in zip(columns, sources, strict=True)]
+        return duckdb_json.record_sql(columns, values)
+
+    def text_value(self, column: Column, source: str) -> TextValue:
+        return TextValue(
+            duckdb_json.text_sql(column, self.output_sql(column, source)), duckdb_json.decoder(column)
+        )
 
     def output_sql(self, column: Column, expression: str) -> str:
         if column.native_type == "TIMESTAMP_NS":
