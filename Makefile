@@ -14,8 +14,11 @@ PACKAGES := shared/retl_shared source-warehouse-model/source_warehouse_model \
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Bytecode compiled once: without it every connector process compiles each module it imports (uv does
+# not compile by default, and PYTHONDONTWRITEBYTECODE stops Python caching it), which doubles start-up.
 setup: $(UV)
-	$(UV) sync --all-packages --locked --python 3.11 --quiet
+	$(UV) sync --all-packages --locked --python 3.11 --quiet --compile-bytecode
+	$(RUN) python -m compileall -q $(PACKAGES)
 
 lint: setup
 	$(RUN) ruff check .
