@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from enum import Enum
@@ -30,6 +31,8 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 from retl_shared.deadline import BUDGET
@@ -81,6 +84,50 @@ def _never_connected(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
+# What to call in this thread once the request being sent is on the wire (see `_WireTimedAdapter`).
+_on_wire = threading.local()
+
+
+class _WireTimed:
+    """A connection that reports when a request's last byte was handed to the socket."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        callback = getattr(_on_wire, "callback", None)
+        if callback is not None:
+            callback()
+
+
+class _WireTimedHTTPConnection(_WireTimed, HTTPConnection):
+    pass
+
+
+class _WireTimedHTTPSConnection(_WireTimed, HTTPSConnection):
+    pass
+
+
+class _WireTimedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WireTimedHTTPConnection
+
+
+class _WireTimedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WireTimedHTTPSConnection
+
+
+class _WireTimedAdapter(HTTPAdapter):
+    """Pools whose connections say when a request went out, so its rate-limit slot counts from there.
+
+    Between the limiter letting a request go and its bytes leaving, the thread may wait for the GIL or
+    a connection; a slot timed from its release would free too early by that wait, and the server,
+    which counts arrivals, would see one request too many in a window. (Through a proxy the pools are
+    urllib3's own and the slot counts from its release.)
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WireTimedHTTPPool, "https": _WireTimedHTTPSPool}
+
+
 class ApiClient:
     """Pooled, rate-limited, retrying JSON-over-HTTP client; vendors subclass the hooks."""
 
@@ -114,7 +161,7 @@ class ApiClient:
         self.verify = verify
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": "retl-suite/0.1", **(headers or {})})
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter = _WireTimedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -325,12 +372,17 @@ class ApiClient:
     def _exchange(
         self, method: str, url: str, slot: Slot | None, kwargs: dict[str, Any]
     ) -> requests.Response:
-        """One HTTP exchange; its rate-limit slot learns when the answer (or the failure) came back."""
+        """One HTTP exchange; its rate-limit slot learns when the request went out and when the answer
+        (or the failure) came back."""
+        limiter = self.rate_limiter
+        if slot is None or limiter is None:
+            return self.session.request(method, url, **kwargs)
+        _on_wire.callback = lambda: limiter.sent(slot)
         try:
             return self.session.request(method, url, **kwargs)
         finally:
-            if slot is not None and self.rate_limiter is not None:
-                self.rate_limiter.answered(slot)
+            _on_wire.callback = None
+            limiter.answered(slot)
 
     def _safe(self, text: str) -> str:
         return self.redactor.redact(text)

@@ -7,11 +7,12 @@ after a 429, so concurrent workers do not each discover the limit (no retry stor
 
 A server counts a request when it arrives, some time after the limiter let it go and before its
 answer came back. So each request holds its slot until a window after the latest moment it can
-have arrived: its answer, when that comes within the arrival margin, else its sending plus the
-margin (a request is assumed to reach the server within the margin). Fast answers make the limit
-exact whatever the jitter; the margin (50 ms, or 2.5 % of a longer window: 250 ms of HubSpot's
-10 s) bounds the cost to about 5 % of a one-second window. A 429 that slips through anyway pauses
-everyone and is retried.
+have arrived: its answer, when that comes within the arrival margin, else the moment its last byte
+went to the socket (``sent``, told by the HTTP client's connections) plus the margin. Timed from the
+socket, not from the release, a wait for the GIL or a connection in between costs nothing, and the
+margin only covers the network's and the server's unevenness: 25 ms, or 1 % of a longer window (100 ms
+of HubSpot's 10 s), about 2.5 % of a one-second window. A 429 that slips through anyway pauses everyone
+and is retried.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-ARRIVAL_MARGIN_SECONDS = 0.05
-ARRIVAL_MARGIN_SHARE = 0.025
+ARRIVAL_MARGIN_SECONDS = 0.025
+ARRIVAL_MARGIN_SHARE = 0.01
 
 
 @dataclass
@@ -50,6 +51,7 @@ class RateLimiter:
         self._sleep = sleep
         self._held: list[Slot] = []
         self._paused_until = 0.0
+        self._filled_at = float("-inf")  # the last moment a request took the window's last slot
         self._lock = threading.Lock()
 
     @property
@@ -71,11 +73,20 @@ class RateLimiter:
                 elif len(self._held) < self.max_requests:
                     slot = Slot(now, now + self.arrival_margin + self.per_seconds, waited)
                     self._held.append(slot)
+                    if len(self._held) >= self.max_requests:
+                        self._filled_at = now
                     return slot
                 else:
                     wait = min(slot.free_at for slot in self._held) - now
             self._sleep(wait)
             waited += wait
+
+    def sent(self, slot: Slot) -> None:
+        """The request's last byte went to the socket: it reaches the server within the margin from now
+        (not from when it was let go, which may have been a GIL wait or a connection ago)."""
+        with self._lock:
+            slot.sent = self._clock()
+            slot.free_at = slot.sent + self.arrival_margin + self.per_seconds
 
     def answered(self, slot: Slot) -> None:
         """The request's answer (or failure) came back: it arrived by now, if not by its margin."""
@@ -83,11 +94,13 @@ class RateLimiter:
             arrived_by = min(self._clock(), slot.sent + self.arrival_margin)
             slot.free_at = min(slot.free_at, arrived_by + self.per_seconds)
 
-    def saturated(self) -> bool:
-        """Whether our own window is full: then a server saying "none left" is just agreeing with us."""
+    def saturated(self, within: float = 0.0) -> bool:
+        """Whether our own window is full, or was at some moment in the last ``within`` seconds (since
+        the request now answered left): then a server saying "none left" is just agreeing with us."""
         with self._lock:
-            self._release_expired(self._clock())
-            return len(self._held) >= self.max_requests
+            now = self._clock()
+            self._release_expired(now)
+            return len(self._held) >= self.max_requests or self._filled_at >= now - within
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (the server said so: Retry-After, or no quota left)."""

@@ -27,7 +27,7 @@ def response(**headers: str) -> requests.Response:
 def test_window_is_hubspots_with_the_kernels_arrival_margin() -> None:
     limiter = client().rate_limiter
     assert limiter is not None
-    assert (limiter.per_seconds, limiter.arrival_margin) == (WINDOW_SECONDS, 0.25)
+    assert (limiter.per_seconds, limiter.arrival_margin) == (WINDOW_SECONDS, 0.1)
 
 
 def test_a_lower_advertised_maximum_is_followed() -> None:

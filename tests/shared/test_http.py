@@ -10,7 +10,7 @@ import requests_mock
 
 from retl_shared.errors import ConfigError, OutcomeUnknown, RequestTooLarge, TransientError
 from retl_shared.http import ApiClient, retry_after_seconds
-from retl_shared.ratelimit import RateLimiter
+from retl_shared.ratelimit import RateLimiter, Slot
 from retl_shared.redaction import Redactor
 from tests.fakes.server import FakeServer
 from tests.fakes.tls import make_certificates
@@ -242,3 +242,55 @@ def _ca_file(pem: str) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
         handle.write(pem)
     return handle.name
+
+
+class _RecordingLimiter(RateLimiter):
+    """Notes, in order, each slot's release, sending and answer, and the server's receipt."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__(100, 1.0)
+        self.events = events
+
+    def acquire(self) -> Slot:
+        self.events.append("acquired")
+        return super().acquire()
+
+    def sent(self, slot: Slot) -> None:
+        self.events.append("sent")
+        super().sent(slot)
+
+    def answered(self, slot: Slot) -> None:
+        self.events.append("answered")
+        super().answered(slot)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_slot_counts_from_when_its_request_was_written_to_the_socket(scheme: str) -> None:
+    """The limiter learns when the bytes left, after any wait between its release and the socket."""
+    events: list[str] = []
+    server = FakeServer()
+    verify: bool | str = True
+    if scheme == "https":
+        certificates = make_certificates(self_signed=False)
+        server.tls = certificates.context
+        verify = _ca_file(certificates.ca_pem)
+
+    def handle(request: object) -> tuple[int, dict[str, bool]]:
+        events.append("received")
+        return 200, {"ok": True}
+
+    server.route("POST", "/x", handle)
+    with server:
+        assert server.url.startswith(f"{scheme}://")
+        limiter = _RecordingLimiter(events)
+        api = ApiClient(server.url, redactor=Redactor(), rate_limiter=limiter, verify=verify)
+        for _ in range(3):  # the first on a new connection, the others on the kept-alive one
+            api.request("POST", "/x", data=b"{}")
+    # The server may read a request before the sending thread gets back from the socket: a stamp that
+    # late only holds the slot a little longer.
+    exchanges = [events[i : i + 4] for i in range(0, len(events), 4)]
+    assert len(exchanges) == 3
+    for exchange in exchanges:
+        assert exchange[0] == "acquired" and exchange[3] == "answered"
+        assert sorted(exchange[1:3]) == ["received", "sent"]
+    assert server.connections == 1

@@ -29,8 +29,8 @@ def test_at_most_n_requests_in_any_window() -> None:
     for _ in range(7):
         limiter.acquire()
         times.append(clock.now)
-    # unanswered, a request may have arrived up to the margin (2.5 % of 10 s) after it was sent
-    assert times == [0, 0, 0, 10.25, 10.25, 10.25, 20.5]
+    # unanswered, a request may have arrived up to the margin (1 % of 10 s) after it was sent
+    assert times == [0, 0, 0, 10.1, 10.1, 10.1, 20.2]
 
 
 def test_an_answer_frees_the_slot_a_window_after_it_came() -> None:
@@ -44,16 +44,26 @@ def test_an_answer_frees_the_slot_a_window_after_it_came() -> None:
 
 
 def test_jittered_arrivals_stay_within_the_servers_window() -> None:
-    """Arrivals within the margin (or before a quick answer) never put N+1 requests in one window."""
+    """Waits before the socket, and arrivals within the margin of it (or before a quick answer), never
+    put N+1 requests in one window."""
     clock = FakeClock()
     limiter = RateLimiter(3, 1, clock=clock, sleep=clock.sleep)
     arrivals = []
-    # (seconds to reach the server, seconds to the answer or None when the answer comes late)
-    timings = [(0.049, None), (0.0, 0.001), (0.0, None), (0.03, 0.04), (0.0, 0.0), (0.02, None)]
+    # (seconds from release to the socket, then to the server, then to the answer or None when late)
+    timings = [
+        (0.0, 0.024, None),
+        (0.08, 0.0, 0.001),
+        (0.0, 0.0, None),
+        (0.2, 0.015, 0.04),
+        (0.0, 0.0, 0.0),
+        (0.03, 0.02, None),
+    ]
     for i in range(60):
         slot = limiter.acquire()
-        arrival, answer = timings[i % len(timings)]
-        arrivals.append(clock.now + arrival)
+        to_socket, to_server, answer = timings[i % len(timings)]
+        clock.now += to_socket
+        limiter.sent(slot)
+        arrivals.append(clock.now + to_server)
         if answer is not None:
             clock.now += answer
             limiter.answered(slot)
@@ -107,7 +117,19 @@ def test_saturated_tells_whether_our_window_is_full() -> None:
     assert not limiter.saturated()
     limiter.acquire()
     assert limiter.saturated()
-    clock.now = 10.0
+    clock.now = 10.05
     assert limiter.saturated()  # the window has passed, the arrival margin has not
-    clock.now = 10.25
+    clock.now = 10.1
     assert not limiter.saturated()
+
+
+def test_saturated_within_remembers_that_the_window_filled_since_a_request_left() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, 10, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    clock.now = 5.0
+    limiter.acquire()  # takes the window's last slot
+    clock.now = 10.2  # the first slot is free again
+    assert not limiter.saturated()
+    assert limiter.saturated(within=5.5)  # a request sent at 4.7 left while the window filled
+    assert not limiter.saturated(within=1.0)  # one sent at 9.2 found room
