@@ -237,8 +237,12 @@ class HubSpotClient(ApiClient):
         if self.rate_limiter is None or maximum is None:
             return
         self.rate_limiter.adapt(maximum, interval / 1000 if interval else None)
-        if _int(headers.get("X-HubSpot-RateLimit-Remaining")) == 0 and not self.rate_limiter.saturated():
-            # Our window has room but HubSpot's has none: another app shares the account's limit.
+        in_flight = response.elapsed.total_seconds()
+        if _int(headers.get("X-HubSpot-RateLimit-Remaining")) == 0 and not self.rate_limiter.saturated(
+            in_flight
+        ):
+            # Our window had room while this request was out, but HubSpot's has none: another app
+            # shares the account's limit. (Judged now, our window may have freed a slot meanwhile.)
             self.rate_limiter.pause(1.0)
 
     # --- endpoints -------------------------------------------------------------------------------
