@@ -1,6 +1,8 @@
 """Benchmarks, run by `make bench` (``python -m tests.bench``), never by `make test`.
 
-Each module here is one benchmark with a ``main(quick: bool) -> None`` that prints a small report;
+Each module here is one benchmark whose ``main(quick: bool)`` prints a small report and may return the
+figures it measured for the chart (``tests.bench._report``); modules whose names start with ``_`` are not
+benchmarks;
 ``python -m tests.bench [name ...] [--quick]`` runs all of them, or the named ones.
 """
 
@@ -35,7 +37,10 @@ def timed_write(
     messages = [orjson.loads(line) for line in out.getvalue().splitlines() if line.strip()]
     states = [m["state"] for m in messages if m["type"] == "STATE"]
     written = states[-1]["destinationStats"]["recordCount"] if states else 0
-    errors = [m["trace"]["error"]["message"] for m in messages if m["type"] == "TRACE"]
+    traces = [m["trace"] for m in messages if m["type"] == "TRACE"]
+    errors = [trace["error"]["message"] for trace in traces if trace.get("type") == "ERROR"]
     if code != 0 or written != records or errors:
-        raise RuntimeError(f"write exited {code}, its state counts {written} of {records} records: {errors}")
+        problems = errors or [trace for trace in traces if trace.get("type") != "ERROR"]
+        counted = f"its state counts {written} of {records} records"
+        raise RuntimeError(f"write exited {code}, {counted}: {problems}")
     return seconds, cpu_seconds
