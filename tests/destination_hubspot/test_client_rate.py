@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 import requests
 
 from destination_hubspot.client import WINDOW_SECONDS, HubSpotClient
 from destination_hubspot.config import HubSpotConfig
+from retl_shared.ratelimit import RateLimiter
 from retl_shared.redaction import Redactor
 
 
@@ -48,3 +52,21 @@ def test_none_left_pauses_only_when_someone_else_uses_the_budget() -> None:
     limiter.acquire()
     api.observe(response(Max="2", Remaining="0", **{"Interval-Milliseconds": "10000"}))
     assert limiter._paused_until == 0.0  # our own window is full: HubSpot just agrees
+
+
+def test_none_left_agrees_with_a_window_that_filled_while_the_request_was_out() -> None:
+    """Judged at the answer alone, our window may have freed a slot meanwhile: no pause for that."""
+    api = client(100)
+    clock = [0.0]
+    api.rate_limiter = RateLimiter(2, WINDOW_SECONDS, clock=lambda: clock[0], sleep=lambda s: None)
+    api.rate_limiter.acquire()
+    clock[0] = 5.0
+    api.rate_limiter.acquire()  # fills our window
+    clock[0] = 10.2  # the first slot is free again
+    answer = response(Max="2", Remaining="0", **{"Interval-Milliseconds": "10000"})
+    answer.elapsed = timedelta(seconds=5.5)  # it left at 4.7, before our window filled
+    api.observe(answer)
+    assert api.rate_limiter._paused_until == 0.0
+    answer.elapsed = timedelta(seconds=1.0)  # it left at 9.2 and found room in ours: someone else's
+    api.observe(answer)
+    assert api.rate_limiter._paused_until == pytest.approx(11.2)
