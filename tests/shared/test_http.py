@@ -294,3 +294,19 @@ def test_a_slot_counts_from_when_its_request_was_written_to_the_socket(scheme: s
         assert exchange[0] == "acquired" and exchange[3] == "answered"
         assert sorted(exchange[1:3]) == ["received", "sent"]
     assert server.connections == 1
+
+
+def test_the_environments_proxies_are_followed_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read once per host, not per request, but as requests reads them: HTTP_PROXY, then NO_PROXY."""
+    server = FakeServer()
+    server.route("GET", "/x", lambda request: (200, {"ok": True}))
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    with server:
+        api = ApiClient(server.url, redactor=Redactor(), max_retries=0)
+        with pytest.raises(TransientError, match="ProxyError"):
+            api.request("GET", "/x")
+        assert server.requests == []  # it went to the proxy
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert ApiClient(server.url, redactor=Redactor()).request("GET", "/x").json() == {"ok": True}
