@@ -161,7 +161,9 @@ class FakeServer:
     def __init__(self, port: int = 0) -> None:
         self.port = port
         self.tls: ssl.SSLContext | None = None  # set before start() to serve HTTPS (tests/fakes/tls.py)
-        self.latency: float = 0.0  # seconds added to every response; float assignment is atomic
+        self.latency: float = (
+            0.0  # seconds from a request's arrival to its answer; float assignment is atomic
+        )
         self.connections = 0  # TCP connections accepted; shows whether clients reuse connections
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -376,6 +378,7 @@ class FakeServer:
 
     def _handle(self, http: _RequestHandler) -> None:
         req = http.read_request()
+        arrived = time.monotonic()
         with self._lock:
             self._requests.append(req)
             fault = self._take_fault(req.path)
@@ -390,8 +393,6 @@ class FakeServer:
                 return
             if fault.kind == "timeout":
                 self._stopping.wait(fault.seconds)
-        if self.latency > 0:
-            self._stopping.wait(self.latency)
 
         if fault is not None and fault.kind == "inject" and not fault.after_apply:
             status, data, headers = _encode(fault.status, fault.body, fault.headers)
@@ -404,16 +405,25 @@ class FakeServer:
             req.applied = True
             if fault is not None and fault.after_apply:  # the write happened; its answer is lost
                 if fault.kind == "reset":
+                    self._wait_latency(arrived)
                     req.status = None
                     http.reset_connection()
                     self._notify()
                     return
                 status, data, headers = _encode(fault.status, fault.body, fault.headers)
+        self._wait_latency(arrived)
         if limiter is not None and info is not None and limiter.headers_fn is not None:
             headers = {**headers, **limiter.headers_fn(info)}
         req.status = status
         self._notify()
         http.send(status, data, headers)
+
+    def _wait_latency(self, arrived: float) -> None:
+        """Answer ``latency`` after the request arrived, its handling included: an API's latency is
+        what its clients see, whatever this process's other threads made the handling wait for."""
+        remaining = arrived + self.latency - time.monotonic()
+        if remaining > 0:
+            self._stopping.wait(remaining)
 
     def _route_request(self, req: Request) -> tuple[int, bytes, dict[str, str]]:
         with self._lock:
