@@ -20,80 +20,21 @@ scenario sets.
 
 from __future__ import annotations
 
-import gc
-import importlib
 import json
-import multiprocessing
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import orjson
 
+from tests.bench._fakes import FakeProcess
 from tests.bench._report import Figure
 from tests.fakes.customerio import API_KEY, SITE_ID
 from tests.harness import BIN, configured_catalog, record_line, state_line
-
-
-def _serve(
-    conn: Connection, fake_path: str, options: dict[str, Any], latency: float, limit: tuple[int, float] | None
-) -> None:
-    """Child process: build and start the fake, then answer "log" with (status, path) per request."""
-    # The fake keeps every record it is sent; the collector's full passes over them grow to tens of
-    # milliseconds late in a run and delay when the fake counts an arrival, which a vendor's edge would
-    # count on time: a fake artefact that would turn into 429s the destination did not cause.
-    gc.disable()
-    module, name = fake_path.rsplit(".", 1)
-    fake = getattr(importlib.import_module(module), name)(**options)
-    fake.latency = latency
-    if limit is not None:
-        fake.throttle(*limit)
-    fake.start()
-    conn.send(fake.url)
-    try:
-        while (command := conn.recv()) != "stop":
-            if command == "log":
-                conn.send([(request.status or 0, request.path) for request in fake.requests])
-    finally:
-        fake.stop()
-
-
-class FakeProcess:
-    """A fake API served from a child process."""
-
-    def __init__(
-        self, fake_path: str, options: dict[str, Any], latency: float, limit: tuple[int, float] | None = None
-    ) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        arguments = (child, fake_path, options, latency, limit)
-        self._process = context.Process(target=_serve, args=arguments, daemon=True)
-        self.url = ""
-
-    def __enter__(self) -> FakeProcess:
-        self._process.start()
-        self.url = self._conn.recv()
-        return self
-
-    def log(self) -> list[tuple[int, str]]:
-        self._conn.send("log")
-        answer: list[tuple[int, str]] = self._conn.recv()
-        return answer
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._conn.send("stop")
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
 import statistics
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from types import TracebackType
 
 import orjson
 import requests
@@ -47,6 +44,8 @@ from destination_hubspot.client import HubSpotClient
 from destination_hubspot.config import HubSpotConfig
 from destination_hubspot.destination import DestinationHubSpot
 from tests.bench import timed_write
+from tests.bench._fakes import FakeProcess
+from tests.fakes.hubspot import all_scopes
 from tests.fakes.server import Request
 from tests.harness import configured_catalog, record_line, state_line
 
@@ -71,22 +70,6 @@ class Hit:
 # -- the fake, in a child process -----------------------------------------------------------------
 
 
-def _serve(conn: Connection, rate_limit_max: int, latency: float) -> None:
-    """Child process: run the fake until told to stop; answer "hits" with its request log."""
-    from tests.fakes.hubspot import HubSpotFake, all_scopes
-
-    fake = HubSpotFake(tokens={TOKEN: all_scopes()}, rate_limit_max=rate_limit_max, openapi_dir=None)
-    fake.latency = latency
-    fake.start()
-    conn.send(fake.url)
-    try:
-        while (command := conn.recv()) != "stop":
-            if command == "hits":
-                conn.send([_hit(request) for request in fake.requests])
-    finally:
-        fake.stop()
-
-
 def _hit(request: Request) -> Hit:
     records = 0
     if request.path.endswith("/batch/upsert") and request.status in (200, 207):
@@ -94,33 +77,10 @@ def _hit(request: Request) -> Hit:
     return Hit(request.timestamp, request.status or 0, records)
 
 
-class FakeProcess:
-    """The HubSpot fake served from a child process; ``hits()`` fetches its request log."""
-
-    def __init__(self, rate_limit_max: int, latency: float = 0.0) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, rate_limit_max, latency), daemon=True)
-        self.url = ""
-
-    def __enter__(self) -> FakeProcess:
-        self._process.start()
-        self.url = self._conn.recv()
-        return self
-
-    def hits(self) -> list[Hit]:
-        self._conn.send("hits")
-        hits: list[Hit] = self._conn.recv()
-        return hits
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._conn.send("stop")
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
+def hubspot_fake(rate_limit_max: int, latency: float = 0.0) -> FakeProcess:
+    """The HubSpot fake in a child process; its log holds a ``Hit`` per request."""
+    options = {"tokens": {TOKEN: all_scopes()}, "rate_limit_max": rate_limit_max, "openapi_dir": None}
+    return FakeProcess("tests.fakes.hubspot.HubSpotFake", options, latency, summary=f"{__name__}._hit")
 
 
 def fake_capacity(seconds: float, threads: int) -> float:
@@ -143,7 +103,7 @@ def fake_capacity(seconds: float, threads: int) -> float:
         ]
         return orjson.dumps({"inputs": inputs})
 
-    with FakeProcess(OUT_OF_REACH) as fake:
+    with hubspot_fake(OUT_OF_REACH) as fake:
         url = fake.url + UPSERT_PATH
         deadline = time.perf_counter() + seconds
 
@@ -233,7 +193,7 @@ def write(
     }
     catalog = configured_catalog(STREAM, sync_mode="append_dedup", primary_key=["email"])
     seconds, cpu_seconds = timed_write(destination, config, catalog, contact_lines(records), records)
-    hits = fake.hits()
+    hits = fake.log()
     upserted = sum(hit.records for hit in hits)
     if upserted != records:
         raise RuntimeError(f"the fake accepted {upserted} of {records} contacts")
@@ -312,17 +272,17 @@ def main(quick: bool = False) -> None:
         flush=True,
     )
     ceiling_a = 190 * BATCH / WINDOW
-    with FakeProcess(190, latency=0.2) as fake:
+    with hubspot_fake(190, latency=0.2) as fake:
         run_a = write(fake, at_ceiling, tier=190)
     steady_a = steady_rate(run_a, 190)
     print(row("a: 200 ms, fake 190/10 s, tier 190", run_a, steady_a, ceiling_a), flush=True)
 
     cap_b = 250 * BATCH / WINDOW
-    with FakeProcess(OUT_OF_REACH) as fake:
+    with hubspot_fake(OUT_OF_REACH) as fake:
         run_b = write(fake, unthrottled, tier=250)
     steady_b = steady_rate(run_b, 250)
     print(row("b: no latency or limit, tier 250", run_b, steady_b, cap_b), flush=True)
-    with FakeProcess(OUT_OF_REACH) as fake:
+    with hubspot_fake(OUT_OF_REACH) as fake:
         run_c = write(fake, unthrottled, tier=250, destination=LimiterLiftedHubSpot)
     steady_c = steady_rate(run_c, None)
     print(row("b': as b, client limiter lifted", run_c, steady_c, None), flush=True)
