@@ -7,7 +7,7 @@ import importlib
 import multiprocessing
 from multiprocessing.connection import Connection
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from tests.fakes.server import Request
 
@@ -46,6 +46,9 @@ def _serve(
         while (command := conn.recv()) != "stop":
             if command == "log":
                 conn.send([summarise(request) for request in fake.requests])
+            elif command == "reset":
+                fake.reset()
+                conn.send(None)
     finally:
         fake.stop()
 
@@ -68,10 +71,15 @@ class FakeProcess:
         self._process = context.Process(target=_serve, args=arguments, daemon=True)
         self.url = ""
 
-    def __enter__(self) -> FakeProcess:
+    def __enter__(self) -> Self:
         self._process.start()
         self.url = self._conn.recv()
         return self
+
+    def reset(self) -> None:
+        """Forget the requests received so far (``FakeServer.reset``)."""
+        self._conn.send("reset")
+        self._conn.recv()
 
     def log(self) -> list[Any]:
         self._conn.send("log")

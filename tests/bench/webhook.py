@@ -16,13 +16,11 @@ destination alone: the receiver has its own process) is its cost per record.
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -30,6 +28,8 @@ import requests
 
 from destination_webhook.destination import DestinationWebhook
 from tests.bench import timed_write
+from tests.bench._fakes import FakeProcess
+from tests.fakes.server import Request
 from tests.harness import configured_catalog, record_line, state_line
 
 STREAM = "users"
@@ -40,57 +40,23 @@ CONCURRENCY = 4  # the config's default
 # -- the receiver, in a child process ---------------------------------------------------------------
 
 
-def _serve(conn: Connection) -> None:
-    """Child process: run the receiver until told to stop; "log" answers (requests, records, statuses)."""
-    from tests.fakes.webhook import WebhookReceiver
-
-    receiver = WebhookReceiver()
-    receiver.start()
-    conn.send(receiver.url)
-    try:
-        while (command := conn.recv()) != "stop":
-            if command == "reset":
-                receiver.reset()
-                conn.send(None)
-            elif command == "log":
-                statuses = sorted({request.status or 0 for request in receiver.requests})
-                conn.send((len(receiver.requests), len(receiver.received_records()), statuses))
-    finally:
-        receiver.stop()
+def _delivery(request: Request) -> tuple[int, int]:
+    """A request's status and the records in its JSON array body."""
+    parsed = json.loads(request.body) if request.body else []
+    return request.status or 0, len(parsed) if isinstance(parsed, list) else 1
 
 
-class ReceiverProcess:
+class ReceiverProcess(FakeProcess):
     """The webhook receiver served from a child process."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), daemon=True)
-        self.url = ""
+        super().__init__("tests.fakes.webhook.WebhookReceiver", {}, summary=f"{__name__}._delivery")
 
-    def __enter__(self) -> ReceiverProcess:
-        self._process.start()
-        self.url = self._conn.recv()
-        return self
-
-    def reset(self) -> None:
-        self._conn.send("reset")
-        self._conn.recv()
-
-    def log(self) -> tuple[int, int, list[int]]:
-        """Requests received, records in them, and the distinct statuses answered."""
-        self._conn.send("log")
-        answer: tuple[int, int, list[int]] = self._conn.recv()
-        return answer
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._conn.send("stop")
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
+    def totals(self) -> tuple[int, int, list[int]]:
+        """Requests received, records in the accepted ones, and the distinct statuses answered."""
+        deliveries = self.log()
+        records = sum(count for status, count in deliveries if 200 <= status < 300)
+        return len(deliveries), records, sorted({status for status, _ in deliveries})
 
 
 # -- the measured runs --------------------------------------------------------------------------------
@@ -131,7 +97,7 @@ def record_lines(count: int) -> bytes:
 
 
 def check(receiver: ReceiverProcess, records: int, requests_expected: int) -> int:
-    received_requests, received, statuses = receiver.log()
+    received_requests, received, statuses = receiver.totals()
     if received != records or received_requests != requests_expected or statuses != [200]:
         raise RuntimeError(
             f"the receiver got {received} of {records} records in {received_requests} requests"
