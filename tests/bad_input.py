@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -92,6 +92,91 @@ class Outcome:
     def status(self) -> dict[str, Any] | None:
         found = [m["connectionStatus"] for m in self.messages if m["type"] == "CONNECTION_STATUS"]
         return found[0] if found else None
+
+
+C = TypeVar("C", bound=Case)
+
+
+def protocol_cases(
+    case: Callable[..., C],
+    catalog: dict[str, Any],
+    before: list[Any],
+    after: list[Any] | None = None,
+    written: dict[str, Any] | None = None,
+    **common: Any,
+) -> list[C]:
+    """What every destination's ``write`` answers alike: a configured catalog that is not JSON, that is
+    ``discover`` output, or that names an unknown destination sync mode (config errors, nothing sent);
+    then lines that are not Airbyte messages after ``before`` (records and the state after them: those
+    are written and that state leaves, then the sync stops cleanly, a platform or source fault:
+    ``system_error``) and before ``after``.
+
+    ``case`` builds one (the destination's Case class, or a function of the same signature); ``written``
+    holds the destination's own expectation of what the records of ``before`` left in its fake;
+    ``common`` the rest (its config, its fake's switches).
+    """
+    configured = catalog["streams"][0]
+    stream = configured["stream"]["name"]
+    unconfigured = {
+        "streams": [{"name": stream, "json_schema": {}, "supported_sync_modes": ["full_refresh"]}]
+    }
+    position = len(before) + 1
+    bad_lines = [
+        ("not_json", b"{not json", "invalid JSON"),
+        (
+            "without_type",
+            {"record": {"stream": stream, "data": {}}},
+            'expected a JSON object with a "type" field',
+        ),
+        (
+            "record_data_a_list",
+            {"type": "RECORD", "record": {"stream": stream, "data": [1]}},
+            "a RECORD needs",
+        ),
+        (
+            "state_a_string",
+            {"type": "STATE", "state": "{secret}"},
+            'a STATE needs "state": {...} as an object',
+        ),
+        (
+            "unknown_stream",
+            {"type": "RECORD", "record": {"stream": "orders", "data": {}, "emitted_at": 0}},
+            "stream 'orders' is not in the configured catalog",
+        ),
+    ]
+    return [
+        case("catalog_not_json", "write", "is not valid JSON", catalog="{streams", stdin=before, **common),
+        case(
+            "catalog_is_discover_output",
+            "write",
+            "is a stream of `discover` output",
+            catalog=unconfigured,
+            stdin=before,
+            **common,
+        ),
+        case(
+            "catalog_unknown_sync_mode",
+            "write",
+            "destination_sync_mode is 'upsert'; it must be one of",
+            catalog={"streams": [{**configured, "destination_sync_mode": "upsert"}]},
+            stdin=before,
+            **common,
+        ),
+        *[
+            case(
+                f"line_{name}",
+                "write",
+                f"Stopped at line {position} is not a valid Airbyte message: {fragment}",
+                "system_error",
+                catalog=catalog,
+                stdin=[*before, line, *(after or [])],
+                states=1,
+                **(written or {}),
+                **common,
+            )
+            for name, line, fragment in bad_lines
+        ],
+    ]
 
 
 def fill(value: Any, url: str) -> Any:

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from destination_clarify.destination import DestinationClarify
-from tests.bad_input import SECRET, Case, fill, run_case
+from tests.bad_input import SECRET, Case, fill, protocol_cases, run_case
 from tests.fakes.clarify import DEFAULT_SLUG, ClarifyFake
 from tests.fakes.tls import make_certificates
 from tests.harness import configured_catalog, run_destination
@@ -225,55 +225,7 @@ REACH_CASES = [
 ]
 
 INPUT_CASES = [
-    ClarifyCase(
-        "catalog_not_json", "write", "is not valid JSON", config=config(PEOPLE), catalog="[{", stdin=GOOD
-    ),
-    ClarifyCase(
-        "catalog_is_discover_output",
-        "write",
-        "is a stream of `discover` output",
-        config=config(PEOPLE),
-        catalog={
-            "streams": [{"name": "people", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}]
-        },
-        stdin=GOOD,
-    ),
-    ClarifyCase(
-        "catalog_unknown_sync_mode",
-        "write",
-        "destination_sync_mode is 'upsert'; it must be one of",
-        config=config(PEOPLE),
-        catalog={"streams": [{**CATALOG["streams"][0], "destination_sync_mode": "upsert"}]},
-        stdin=GOOD,
-    ),
-    *[
-        ClarifyCase(
-            f"line_{name}",
-            "write",
-            f"Stopped at line 3 is not a valid Airbyte message: {fragment}",
-            "system_error",
-            config(PEOPLE),
-            catalog=CATALOG,
-            stdin=[*GOOD, line],
-            states=1,
-            written=1,
-        )
-        for name, line, fragment in [
-            ("not_json", b'{"type": "RECORD", "record": ', "invalid JSON"),
-            ("without_type", {"state": {"type": "STREAM"}}, 'expected a JSON object with a "type" field'),
-            (
-                "record_data_a_list",
-                {"type": "RECORD", "record": {"stream": "people", "data": [1]}},
-                "a RECORD needs",
-            ),
-            ("state_a_string", {"type": "STATE", "state": "{secret}"}, 'a STATE needs "state": {...} as an'),
-            (
-                "unknown_stream",
-                row("orders", email="z@x.com"),
-                "stream 'orders' is not in the configured catalog",
-            ),
-        ]
-    ],
+    *protocol_cases(ClarifyCase, CATALOG, GOOD, written={"written": 1}, config=config(PEOPLE)),
     ClarifyCase(
         "record_nested_300_deep",
         "write",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.bad_input import SECRET, Case, run_case
+from tests.bad_input import SECRET, Case, protocol_cases, run_case
 from tests.fakes.customerio import CustomerIoFake
 from tests.fakes.tls import make_certificates
 from tests.harness import configured_catalog
@@ -127,20 +127,6 @@ def write(
     )
 
 
-def bad_line(name: str, fragment: str, line: Any) -> CustomerIoCase:
-    """A bad line after two people and their state: those are written and their state leaves, then the
-    sync stops (a platform or source fault: system_error)."""
-    stdin = [rec(1), rec(2), state(1), line, rec(3), state(2)]
-    return write(
-        name,
-        f"line 4 is not a valid Airbyte message: {fragment}",
-        "system_error",
-        stdin=stdin,
-        states=1,
-        written=["u1", "u2"],
-    )
-
-
 def rejected(name: str, fragment: str, record: Any, stream: str = "users") -> CustomerIoCase:
     """One record rejected alone, the others of its stream written; one in three is past
     max_rejected_ratio, so the sync fails and the state is withheld."""
@@ -185,17 +171,11 @@ CASES = [
     write("api key refused", "rejected the site id / API key (HTTP 401)", prepare=other_keys),
     write("api key refused, echoed", "rejected the site id / API key (HTTP 401)", prepare=echo(401)),
     write("self-signed certificate", "certificate verify failed: self-signed certificate", prepare=self_signed),
-    # --- catalogs
-    write("catalog not JSON", "catalog file", catalog="{"),
-    write("catalog is discover output", "is a stream of `discover` output", catalog={"streams": [{"name": "users", "json_schema": {}}]}),
-    write("unknown destination_sync_mode", "destination_sync_mode is 'upsert'", catalog=configured_catalog("users", sync_mode="upsert")),
+    # --- catalogs and protocol lines: a clean stop after the states before them
     write("stream not in the config", "stream 'leads' is in the catalog but has no entry in `streams`", catalog=configured_catalog("users", "leads")),
-    # --- protocol lines: a clean stop after the states before them
-    bad_line("line not JSON", "invalid JSON", b"{not json"),
-    bad_line("line without a type", 'expected a JSON object with a "type" field', {"record": rec(3)["record"]}),
-    bad_line("record data a list", "a RECORD needs", {"type": "RECORD", "record": {"stream": "users", "data": ["u3"]}}),
-    bad_line("state body a string", "a STATE needs", {"type": "STATE", "state": "{secret}"}),
-    bad_line("unknown stream", "stream 'orders' is not in the configured catalog", rec(3, "orders")),
+    *protocol_cases(
+        CustomerIoCase, CATALOG, TWO, after=[rec(3), state(2)], written={"written": ["u1", "u2"]}, config=settings()
+    ),
     # --- records rejected alone
     rejected("attribute nested 300 levels", "cannot be written as JSON", json.dumps(rec(2, deep=nested(300))).encode()),
     rejected("event data nested 300 levels", "cannot be written as JSON", json.dumps(rec(2, "orders", deep=nested(300))).encode(), "orders"),

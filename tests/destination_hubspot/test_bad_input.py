@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.bad_input import SECRET, Case, run_case
+from tests.bad_input import SECRET, Case, protocol_cases, run_case
 from tests.destination_hubspot.conftest import legacy_calls
 from tests.fakes.hubspot import DEFAULT_CLIENT_ID, HubSpotFake, OAuthApp, all_scopes
 from tests.fakes.tls import make_certificates
@@ -296,64 +296,7 @@ REACH_CASES = [
 ]
 
 INPUT_CASES = [
-    HubSpotCase(
-        "catalog_not_json",
-        "write",
-        "is not valid JSON",
-        config=config(CONTACTS),
-        catalog="{streams",
-        stdin=GOOD,
-    ),
-    HubSpotCase(
-        "catalog_is_discover_output",
-        "write",
-        "is a stream of `discover` output",
-        config=config(CONTACTS),
-        catalog={
-            "streams": [{"name": "contacts", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}]
-        },
-        stdin=GOOD,
-    ),
-    HubSpotCase(
-        "catalog_unknown_sync_mode",
-        "write",
-        "destination_sync_mode is 'merge'; it must be one of",
-        config=config(CONTACTS),
-        catalog={"streams": [{**CATALOG["streams"][0], "destination_sync_mode": "merge"}]},
-        stdin=GOOD,
-    ),
-    *[
-        HubSpotCase(
-            f"line_{name}",
-            "write",
-            f"Stopped at line 3 is not a valid Airbyte message: {fragment}",
-            "system_error",
-            config(CONTACTS),
-            catalog=CATALOG,
-            stdin=[*GOOD, line],
-            states=1,
-            written=1,
-        )
-        for name, line, fragment in [
-            ("not_json", b"{not json", "invalid JSON"),
-            (
-                "without_type",
-                {"record": {"stream": "contacts", "data": {}}},
-                'expected a JSON object with a "type" field',
-            ),
-            (
-                "record_data_a_list",
-                {"type": "RECORD", "record": {"stream": "contacts", "data": []}},
-                'a RECORD needs "record": {"stream"',
-            ),
-            (
-                "state_a_string",
-                {"type": "STATE", "state": "{secret}"},
-                'a STATE needs "state": {...} as an object',
-            ),
-            ("unknown_stream", row("orders", email="z@x.com"), "stream 'orders' is not in the configured"),
-        ]
-    ],
+    *protocol_cases(HubSpotCase, CATALOG, GOOD, written={"written": 1}, config=config(CONTACTS)),
     HubSpotCase(
         "record_nested_300_deep",
         "write",

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from destination_webhook.destination import DestinationWebhook
-from tests.bad_input import SECRET, Case, run_case
+from tests.bad_input import SECRET, Case, protocol_cases, run_case
 from tests.fakes.tls import make_certificates
 from tests.fakes.webhook import WebhookReceiver
 from tests.harness import configured_catalog, run_destination
@@ -108,20 +108,6 @@ def write(
     return WebhookCase(f"write: {name}", "write", fragment, failure_type, config=config or settings(), **more)
 
 
-def bad_line(name: str, fragment: str, line: Any) -> WebhookCase:
-    """A bad line after two records and their state: those are written and their state leaves, then
-    the sync stops (a platform or source fault: system_error)."""
-    stdin = [rec(1), rec(2), state(1), line, rec(3), state(2)]
-    return write(
-        name,
-        f"line 4 is not a valid Airbyte message: {fragment}",
-        "system_error",
-        stdin=stdin,
-        states=1,
-        delivered=[1, 2],
-    )
-
-
 def rejected(name: str, fragment: str, record: Any, config: Any = None) -> WebhookCase:
     """One record rejected alone, the others written; one in three is past max_rejected_ratio, so the
     sync fails and the state is withheld."""
@@ -172,16 +158,10 @@ CASES = [
     write("api key refused", "refused the credentials (HTTP 403)", config=settings(API_KEY), prepare=echo(403, "X-Api-Key", 277)),
     write("records refused, header echoed", "HTTP 400: ....", prepare=echo(400, "X-Extra", 177)),
     write("self-signed certificate", "certificate verify failed: self-signed certificate", prepare=self_signed),
-    # --- catalogs
-    write("catalog not JSON", "catalog file", catalog="{"),
-    write("catalog is discover output", "is a stream of `discover` output", catalog={"streams": [{"name": "contacts", "json_schema": {}}]}),
-    write("unknown destination_sync_mode", "destination_sync_mode is 'upsert'", catalog=configured_catalog("contacts", sync_mode="upsert")),
-    # --- protocol lines: a clean stop after the states before them
-    bad_line("line not JSON", "invalid JSON", b"{not json"),
-    bad_line("line without a type", 'expected a JSON object with a "type" field', {"record": rec(3)["record"]}),
-    bad_line("record data a list", "a RECORD needs", {"type": "RECORD", "record": {"stream": "contacts", "data": [1]}}),
-    bad_line("state body a string", "a STATE needs", {"type": "STATE", "state": "{secret}"}),
-    bad_line("unknown stream", "stream 'orders' is not in the configured catalog", {"type": "RECORD", "record": {"stream": "orders", "data": {}}}),
+    # --- catalogs and protocol lines: a clean stop after the states before them
+    *protocol_cases(
+        WebhookCase, CATALOG, TWO, after=[rec(3), state(2)], written={"delivered": [1, 2]}, config=settings()
+    ),
     # --- records rejected alone
     rejected("record nested 300 levels", "cannot be written as JSON", json.dumps(rec(2, deep=nested(300))).encode()),
     rejected("record larger than max_body_bytes", "the API accepts at most 2046", rec(2, note="x" * 4000), settings(max_body_bytes=2048)),
