@@ -1,4 +1,4 @@
-from source_warehouse_model.run import run
+from source_warehouse_model.run import main
 
 if __name__ == "__main__":
-    run()
+    main()

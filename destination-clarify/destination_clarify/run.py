@@ -1,12 +1,11 @@
 """Console script entry point."""
 
-import sys
-
 from destination_clarify.destination import DestinationClarify
+from retl_shared.console import run_console
 
 
 def run() -> None:
-    sys.exit(DestinationClarify().run())
+    run_console(DestinationClarify().run)
 
 
 if __name__ == "__main__":

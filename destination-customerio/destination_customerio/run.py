@@ -1,12 +1,11 @@
 """Console script entry point."""
 
-import sys
-
 from destination_customerio.destination import DestinationCustomerIo
+from retl_shared.console import run_console
 
 
 def run() -> None:
-    sys.exit(DestinationCustomerIo().run())
+    run_console(DestinationCustomerIo().run)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """Console script entry point."""
 
-import sys
-
 from destination_hubspot.destination import DestinationHubSpot
+from retl_shared.console import run_console
 
 
 def run() -> None:
-    sys.exit(DestinationHubSpot().run())
+    run_console(DestinationHubSpot().run)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """Console script entry point."""
 
-import sys
-
 from destination_webhook.destination import DestinationWebhook
+from retl_shared.console import run_console
 
 
 def run() -> None:
-    sys.exit(DestinationWebhook().run())
+    run_console(DestinationWebhook().run)
 
 
 if __name__ == "__main__":
