@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -141,6 +142,22 @@ def test_latency_is_added_to_every_response(api: ItemsApi) -> None:
     assert requests.get(f"{api.url}/items/x").status_code == 404
     assert time.monotonic() - start >= 0.2
     assert api.requests[0].status == 404
+
+
+def test_latency_runs_from_the_request_line_so_a_slow_upload_is_part_of_it(api: ItemsApi) -> None:
+    """An API's latency is what its clients see: a body that takes a second to arrive, at a latency of
+    a second, is answered about a second after the request began, not two."""
+    api.latency = 1.0
+    body = b'{"name": "slow"}'
+    with socket.create_connection(("127.0.0.1", api.port)) as sock:
+        start = time.monotonic()
+        sock.sendall(b"POST /items HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(1.0)
+        sock.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        answer = sock.recv(65536)
+        elapsed = time.monotonic() - start
+    assert answer.startswith(b"HTTP/1.1 ")
+    assert 1.0 <= elapsed < 1.6
 
 
 def test_rate_limit_answers_429_then_recovers_after_window(api: ItemsApi) -> None:

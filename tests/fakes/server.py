@@ -377,14 +377,14 @@ class FakeServer:
         return None
 
     def _handle(self, http: _RequestHandler) -> None:
+        arrived = http.arrived
         req = http.read_request()
-        arrived = time.monotonic()
         with self._lock:
             self._requests.append(req)
             fault = self._take_fault(req.path)
             limiter = self._rate_limit
             counted = fault is None or fault.kind == "timeout" or fault.after_apply
-            info = limiter.check(time.monotonic(), consume=counted) if limiter else None
+            info = limiter.check(arrived, consume=counted) if limiter else None
         if fault is not None:
             req.fault = fault.kind + ("_after" if fault.after_apply else "")
             if fault.kind == "reset" and not fault.after_apply:
@@ -494,6 +494,7 @@ class _HTTPServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so pooled clients reuse connections
     disable_nagle_algorithm = True  # headers and body go in two writes: without this, +40 ms each
+    arrived = 0.0  # monotonic time the current request's line came in
     timeout = 30  # idle keep-alive connections are dropped eventually
 
     @property
@@ -513,6 +514,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             super().handle_one_request()
         except OSError:
             self.close_connection = True
+
+    def parse_request(self) -> bool:
+        """Called once the request line is in: the request has arrived, and the API's latency runs from
+        here, as its clients see it (parsing the headers and reading the body are part of it)."""
+        self.arrived = time.monotonic()
+        return super().parse_request()
 
     def _dispatch(self) -> None:
         self.fake._handle(self)
