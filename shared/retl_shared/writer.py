@@ -1,7 +1,9 @@
 """The write loop: stdin messages → mapped, merged batches → sinks, in per-key order, with a state barrier.
 
 Records are mapped on the reading thread and collected per stream into batches; full batches go
-to a thread pool (bounded: at most ``max_concurrency`` in flight and as many queued).
+to a thread pool of ``max_concurrency`` workers. Reading runs ahead of the API by a bounded amount
+(``ReadAhead``), and once the bound is reached it resumes in bulk, so mapping runs while requests
+are in flight rather than in the moments their answers come back.
 
 Per-key order: every record of an entity (object, key fields, normalised key) carries that
 *identity*. Two versions in one batch merge field-wise (later non-null values win; a null clears
@@ -50,6 +52,11 @@ REJECTIONS_LOGGED_PER_STREAM = 100
 # The rejected share is judged once a stream has this many records (or at its end): a handful of
 # records says nothing about the mapping, and one bad row must not fail a small sync on its own.
 RATIO_SAMPLE = 100
+# How far reading may run ahead of the API, in batches handed over and not finished (queued, waiting
+# for an earlier batch of their key, or in flight): always twice the concurrency, and up to this many
+# times the concurrency while those batches' records total at most READ_AHEAD_BYTES (encoded).
+READ_AHEAD_BATCHES_PER_WORKER = 16
+READ_AHEAD_BYTES = 8 * 1024 * 1024
 
 
 def stream_label(stream: StreamKey) -> str:
@@ -166,8 +173,58 @@ class _Batch:
     records: list[Record]
     window: int
     identities: set[tuple[Any, ...]]
+    size: int  # the records' encoded bytes, as counted by ReadAhead
     blockers: int = 0  # earlier unfinished batches sharing an identity
     dependents: list[_Batch] = field(default_factory=list)
+
+
+class ReadAhead:
+    """The bound on batches handed over and not finished, counted in batches and in encoded bytes.
+
+    ``floor`` batches are always allowed, whatever their size; beyond that, up to ``max_batches`` while
+    their bytes stay within ``max_bytes``. Once the bound is reached, the reader waits until half of it
+    is free again instead of taking each slot as it frees: the mapping of the next records then runs in
+    one go while requests are in flight. Taken a batch at a time, it would run exactly when an answer
+    comes back, and hold up (one GIL) the workers handling the other answers of that moment.
+    """
+
+    def __init__(self, floor: int, max_batches: int, max_bytes: int) -> None:
+        self.floor = floor
+        self.max_batches = max(floor, max_batches)
+        self.max_bytes = max_bytes
+        self.batches = 0
+        self.bytes = 0
+        self._changed = threading.Condition()
+
+    def admit(self, size: int) -> None:
+        """Count a batch of ``size`` bytes as handed over, once the bound allows it."""
+        with self._changed:
+            if self._full(size):
+                self._changed.wait_for(self._half_free)
+            self.batches += 1
+            self.bytes += size
+
+    def release(self, size: int) -> None:
+        """A batch handed over is finished (or dropped)."""
+        with self._changed:
+            self.batches -= 1
+            self.bytes -= size
+            if self._half_free():  # no other moment can let the reader go on
+                self._changed.notify_all()
+
+    def wait_until_empty(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self.batches == 0)
+
+    def _full(self, size: int) -> bool:
+        if self.batches >= self.max_batches:
+            return True
+        return self.batches >= self.floor and self.bytes + size > self.max_bytes
+
+    def _half_free(self) -> bool:
+        if self.batches > self.max_batches // 2:
+            return False
+        return self.batches < self.floor or self.bytes <= self.max_bytes // 2
 
 
 @dataclass
@@ -218,8 +275,9 @@ class WriteLoop:
         self.progress_interval = progress_interval
         self.sleep = sleep
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="sink")
-        self._slot_count = 2 * max_concurrency  # in flight + queued (waiting batches included)
-        self._slots = threading.BoundedSemaphore(self._slot_count)
+        self._read_ahead = ReadAhead(
+            2 * max_concurrency, READ_AHEAD_BATCHES_PER_WORKER * max_concurrency, READ_AHEAD_BYTES
+        )
         self._lock = threading.Lock()
         self._window = 0
         self._inflight: Counter[int] = Counter()  # window → unfinished batches
@@ -384,13 +442,14 @@ class WriteLoop:
     # --- sending ---------------------------------------------------------------------------------------
 
     def _submit(self, route: Route, records: list[Record]) -> None:
-        self._slots.acquire()
+        size = sum(record.size for record in records)
+        self._read_ahead.admit(size)
         identities = {r.identity for r in records if r.identity is not None}
-        batch = _Batch(route, records, records[0].window, identities)
+        batch = _Batch(route, records, records[0].window, identities, size)
         with self._lock:
             self._inflight[batch.window] += 1
             if self._failure is not None:  # never sent: its window stays unfinished
-                self._slots.release()
+                self._read_ahead.release(size)
                 return
             for holder in {self._holders[i] for i in identities if i in self._holders}:
                 holder.dependents.append(batch)
@@ -500,15 +559,15 @@ class WriteLoop:
                         self._pool.submit(self._run_batch, dependent)
                 self._release_states()
         finally:
-            self._slots.release()
+            self._read_ahead.release(batch.size)
 
     def _fail(self, failure: BaseException) -> None:
         """Record the sync's failure (the first wins) and drop the batches still waiting (caller holds the
         lock): they are never sent and stay unfinished, so no later state passes them."""
         if self._failure is None:
             self._failure = failure
-        for _ in self._waiting:
-            self._slots.release()
+        for batch in self._waiting:
+            self._read_ahead.release(batch.size)
         self._waiting.clear()
 
     # --- rejections and states --------------------------------------------------------------------
@@ -659,10 +718,7 @@ class WriteLoop:
             for route in self.routes.values():
                 if route.batch:
                     self._submit(route, route.take())
-        for _ in range(self._slot_count):
-            self._slots.acquire()  # every slot back: nothing left in flight or waiting
-        for _ in range(self._slot_count):
-            self._slots.release()
+        self._read_ahead.wait_until_empty()  # nothing left in flight or waiting
 
     def _raise_failure(self) -> None:
         failure = self._failure
