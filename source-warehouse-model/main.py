@@ -1,4 +1,4 @@
-from source_warehouse_model.run import main
+from source_warehouse_model.run import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import orjson
 
-from retl_shared.console import run_console
 from retl_shared.protocol import Output
 from retl_shared.redaction import Redactor, secret_values
 from source_warehouse_model.config import ConfigError, spec_schema
@@ -46,11 +45,6 @@ def _load_json(path: str, what: str) -> Any:
         raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"the {what} file {path} is not valid JSON: {exc}") from None
-
-
-def main() -> None:
-    """The console script."""
-    run_console(run)
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -1,5 +1,5 @@
-"""How every console script ends (``retl_shared.console.run_console``): the command's exit code and
-output intact, only the interpreter's last garbage collection left out."""
+"""How the destinations' console scripts end (``retl_shared.console.run_console``): the command's exit
+code and output intact, only the interpreter's last garbage collection left out."""
 
 from __future__ import annotations
 
