@@ -22,7 +22,7 @@ def run_console(main: Callable[[], int | None]) -> NoReturn:
     """
     try:
         code: int | str | None = main()
-    except SystemExit as exit_:  # argparse's usage errors, the source's failures
+    except SystemExit as exit_:  # argparse's usage errors
         code = exit_.code
     gc.freeze()
     sys.exit(code)

@@ -161,9 +161,8 @@ class FakeServer:
     def __init__(self, port: int = 0) -> None:
         self.port = port
         self.tls: ssl.SSLContext | None = None  # set before start() to serve HTTPS (tests/fakes/tls.py)
-        self.latency: float = (
-            0.0  # seconds from a request's arrival to its answer; float assignment is atomic
-        )
+        # Seconds from a request's arrival (its request line) to its answer; float assignment is atomic.
+        self.latency: float = 0.0
         self.connections = 0  # TCP connections accepted; shows whether clients reuse connections
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
